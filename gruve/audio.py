@@ -1,0 +1,65 @@
+"""Load any audio file to mono float32 at a chosen sample rate.
+
+Every way a file can be unusable is turned into an `AudioError` whose message is
+one sentence naming the file, so a CLI can print it and a dataset scan can skip
+the file and say why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from gruve.errors import GruveError
+
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au"}
+
+
+class AudioError(GruveError, ValueError):
+    """A file that cannot be used as audio. The message names the file and says why."""
+
+
+def load(path: str | os.PathLike, sr: int) -> np.ndarray:
+    """Read `path`, mix down to mono and resample to `sr`; return float32 samples `y`."""
+    path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path} is a directory, not an audio file.")
+    if not path.exists():
+        raise AudioError(f"{path} does not exist.")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path} is empty (0 bytes).")
+    try:
+        y, file_sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None
+    if y.shape[0] == 0:
+        raise AudioError(f"{path} contains no samples (zero length).")
+    y = y.mean(axis=1)
+    if not np.isfinite(y).all():
+        raise AudioError(f"{path} contains NaN or infinite samples.")
+    if not np.any(y):
+        raise AudioError(f"{path} is all silence (every sample is zero).")
+    if file_sr != sr:
+        y = soxr.resample(y, file_sr, sr, quality="HQ")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).split(":")[-1].strip() or type(error).__name__
+    return text[0].lower() + text[1:] if text else text
+
+
+def is_audio_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def duration(path: str | os.PathLike) -> float:
+    """Length in seconds, read from the header only."""
+    try:
+        return sf.info(str(path)).duration
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None

@@ -1,0 +1,89 @@
+"""Model bundles: one `.safetensors` file, weights as tensors and everything else as JSON in its header.
+
+Loading never unpickles, so a model file from a stranger cannot run code. Shipped
+pretrained models live in `gruve/pretrained/` and are found by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from gruve.errors import GruveError
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+SUFFIX = ".safetensors"
+TASKS = {"listen": "gruve.listen.model:AudioClassifier"}
+
+
+class BundleError(GruveError):
+    """A model name or file that cannot be loaded."""
+
+
+def pretrained_names() -> list[str]:
+    return sorted(p.name[: -len(SUFFIX)] for p in PRETRAINED_DIR.glob(f"*{SUFFIX}"))
+
+
+def locate(model: str | os.PathLike) -> Path:
+    """A bundle's path from a path or the name of a shipped model."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    if path.is_dir() and (path / f"model{SUFFIX}").is_file():
+        return path / f"model{SUFFIX}"
+    shipped = PRETRAINED_DIR / f"{model}{SUFFIX}"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(pretrained_names()) or "none"
+    raise BundleError(f"{model} is neither a model file nor a shipped model (shipped: {names}).")
+
+
+def save(path: str | os.PathLike, module: torch.nn.Module, meta: dict) -> Path:
+    """Write `module`'s weights and `meta` (JSON-able) atomically to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file(tensors, tmp, metadata={"gruve": json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read(model: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The metadata and tensors of a bundle, without building a model."""
+    path = locate(model)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = (f.metadata() or {}).get("gruve")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as error:
+        raise BundleError(f"{path} is not a gruve model file ({error}).") from None
+    if header is None:
+        raise BundleError(f"{path} is a safetensors file but not a gruve model (no gruve metadata).")
+    return json.loads(header), tensors
+
+
+def load(model: str | os.PathLike) -> torch.nn.Module:
+    """Build the model a bundle describes and load its weights; ready for inference."""
+    meta, tensors = read(model)
+    task = meta.get("task")
+    if task not in TASKS:
+        raise BundleError(f"{model} holds a {task!r} model, which this version of gruve does not know.")
+    module_name, class_name = TASKS[task].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    module = cls.from_meta(meta)
+    module.load_state_dict(tensors)
+    module.meta = meta
+    return module.eval()

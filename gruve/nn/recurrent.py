@@ -1,0 +1,38 @@
+"""GRU (and, for comparison, LSTM and tanh RNN) stacks over padded batches, with a step API."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+
+
+class RecurrentStack(nn.Module):
+    """`forward(x, lengths)` over a whole padded sequence; `step(x_t, state)` one frame at a time."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown recurrent cell {cell!r}; choose one of {', '.join(CELLS)}")
+        self.cell = cell
+        self.bidirectional = bidirectional
+        self.rnn = CELLS[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                               bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.output_size = hidden_size * (2 if bidirectional else 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """`x` is `(batch, time, features)`; frames past each length are ignored (and come out as zeros)."""
+        if lengths is None or bool((lengths == x.shape[1]).all()):
+            return self.rnn(x)[0]
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+
+    def step(self, x_t: torch.Tensor, state=None):
+        """Advance one frame: `x_t` is `(batch, features)`; returns `(y_t, state)`."""
+        if self.bidirectional:
+            raise ValueError("a bidirectional recurrent layer needs the whole sequence and cannot step")
+        y, state = self.rnn(x_t.unsqueeze(1), state)
+        return y.squeeze(1), state

@@ -1,0 +1,66 @@
+"""Shared fixtures: the real data sets (from $GRUVE_DATASETS or ../shared/datasets) and small made-up audio."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def datasets_dir() -> Path | None:
+    path = Path(os.environ.get("GRUVE_DATASETS", ROOT.parent / "shared" / "datasets"))
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    path = datasets_dir()
+    if path is None:
+        pytest.skip("real data sets not found: set GRUVE_DATASETS")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own feature and download cache, never the user's."""
+    monkeypatch.setenv("GRUVE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def tone(freq: float, seconds: float = 0.5, sr: int = 16000, noise: float = 0.05, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.5 * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tone_folder(tmp_path_factory) -> Path:
+    """Two easy classes of made-up audio: low and high tones, 12 clips each, in class folders."""
+    root = tmp_path_factory.mktemp("tones")
+    for label, base in (("low", 300.0), ("high", 2000.0)):
+        (root / label).mkdir()
+        for i in range(12):
+            sf.write(root / label / f"{label}{i}.wav", tone(base * (1 + 0.02 * i), seed=i), 16000)
+    return root
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run `gruve ARGS` in this process as a user would; returns (exit code, stdout, stderr)."""
+    from gruve.cli import main
+
+    old = sys.argv
+    sys.argv = ["gruve", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        sys.argv = old
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
