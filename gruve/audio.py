@@ -49,8 +49,8 @@ def load(path: str | os.PathLike, sr: int) -> np.ndarray:
 
 
 def _reason(error: Exception) -> str:
-    text = str(error).split(":")[-1].strip() or type(error).__name__
-    return text[0].lower() + text[1:] if text else text
+    text = str(error).split(":")[-1].strip().rstrip(".") or type(error).__name__
+    return text[0].lower() + text[1:]
 
 
 def is_audio_file(path: Path) -> bool:

@@ -1,0 +1,213 @@
+"""The `gruve` command. Thin: it parses options and calls the capabilities, imported lazily so
+`gruve --help` and `gruve listen predict` start fast (Lightning alone takes seconds to import)."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gruve.errors import GruveError
+
+app = typer.Typer(help="GRU models on sound: listen (classify audio), and more to come.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+listen = typer.Typer(help="Classify audio: train, evaluate and use GRU, BiGRU and CRNN classifiers.",
+                     no_args_is_help=True)
+app.add_typer(listen, name="listen")
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+DATA_HELP = ("A folder with one sub-folder per class, a CSV manifest (path,label[,fold,split,speaker]), or a known "
+             "corpus NAME[:PATH] (fsdd, esc10, esc50, urbansound8k, speechcommands-v1/v2, gtzan); without PATH "
+             "the corpus is downloaded into the cache.")
+MODEL_HELP = "A model file (.safetensors), a training run folder, or the name of a shipped model (see `gruve models`)."
+
+
+@listen.command("train")
+def listen_train(
+    data: str = typer.Argument(..., help=DATA_HELP),
+    target: Optional[str] = typer.Option(None, help="Which label to learn, e.g. digit or speaker for fsdd; "
+                                                    "default: the corpus's first."),
+    model: str = typer.Option("crnn", help="gru, bigru, crnn (causal conv + GRU), or lstm / rnn to compare."),
+    out_dir: Path = typer.Option(Path("runs/listen"), "--out", help="Run folder: checkpoints, metrics.csv, "
+                                                                    "model.safetensors."),
+    folds: bool = typer.Option(False, "--folds", help="Cross-validate over the corpus's folds; report mean and std."),
+    test_fold: Optional[int] = typer.Option(None, help="For fold corpora: the fold held out as test (default the first)."),
+    epochs: int = typer.Option(60, help="Most epochs to train."),
+    patience: int = typer.Option(12, help="Stop after this many epochs without a better validation loss (0: never)."),
+    batch_size: int = typer.Option(32, help="Clips per batch."),
+    lr: float = typer.Option(3e-3, help="Peak learning rate of the one-cycle schedule."),
+    hidden: int = typer.Option(128, help="Recurrent units per layer (and direction)."),
+    layers: int = typer.Option(2, help="Recurrent layers."),
+    pooling: str = typer.Option("attention", help="How frames become one vector: attention or mean."),
+    window: Optional[float] = typer.Option(None, help="Seconds the model sees at once (default: from the data)."),
+    augment: bool = typer.Option(True, help="SpecAugment, mixup, gain and time shift while training."),
+    mixup: float = typer.Option(0.2, help="Mixup Beta alpha (0 turns mixup off)."),
+    noise: Optional[str] = typer.Option(None, help="Add background noise: a folder of recordings, 'white' or 'pink'."),
+    seed: int = typer.Option(0, help="Seed for splits, initialisation and augmentation."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable file instead of skipping it."),
+    accelerator: str = typer.Option("auto", help="Lightning accelerator: auto, cpu, gpu, mps."),
+    devices: str = typer.Option("auto", help="Lightning devices: auto, a count, or a list."),
+    strategy: str = typer.Option("auto", help="Lightning strategy, e.g. ddp."),
+    precision: Optional[str] = typer.Option(None, help="Lightning precision, e.g. 16-mixed or bf16-mixed."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Cache for downloads and features "
+                                                        "(default $GRUVE_CACHE or ~/.cache/gruve)."),
+):
+    """Train a classifier on labelled audio and save it as OUT/model.safetensors."""
+    from gruve.listen.augment import AugmentConfig
+    from gruve.listen.train import ListenOptions, cross_validate, train
+    from gruve.training import TrainOptions
+
+    augment_config = AugmentConfig(mixup=mixup, noise=0.5 if noise else 0.0) if augment else AugmentConfig.off()
+    options = ListenOptions(data, target, model, hidden, layers, pooling, window=window, batch_size=batch_size,
+                            lr=lr, augment=augment_config, noise=noise, test_fold=test_fold, strict=strict,
+                            cache_dir=cache_dir)
+    run = TrainOptions(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume,
+                       progress=sys.stderr.isatty())
+    if folds:
+        summary = cross_validate(options, run, say=err.print)
+        out.print(f"cross-validation over {len(summary['folds'])} folds: accuracy "
+                  f"{summary['mean_accuracy']:.4f} ± {summary['std_accuracy']:.4f} "
+                  f"({out_dir / 'cross_validation.json'})")
+        return
+    summary = train(options, run, say=err.print)
+    table = Table("metric", "value", title=f"trained {summary['model']}")
+    for key, value in summary.items():
+        if key != "model":
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+@listen.command("evaluate")
+def listen_evaluate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    data: str = typer.Argument(..., help=DATA_HELP),
+    split: str = typer.Option("test", help="train, valid or test."),
+    target: Optional[str] = typer.Option(None, help="Label to score against (default: the one the model learnt)."),
+    test_fold: Optional[int] = typer.Option(None, help="For fold corpora: the test fold (default: the model's)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write report.json and confusion.png here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable file."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Cache for downloads and features."),
+):
+    """Accuracy, macro-F1, per-class precision and recall, and a confusion matrix of MODEL on DATA."""
+    from gruve.listen.evaluate import evaluate
+
+    if split not in ("train", "valid", "test"):
+        raise GruveError(f"--split {split} is not one of train, valid, test.")
+    report = evaluate(model, data, split, target, test_fold, out_dir, strict, cache_dir, say=err.print)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    table = Table("class", "precision", "recall", "clips",
+                  title=f"{model} on {data} ({split}, {report['clips']} clips)")
+    for label, row in report["per_class"].items():
+        table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
+    out.print(table)
+    out.print(f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}")
+    if out_dir is not None:
+        out.print(f"report: {out_dir / 'report.json'}   confusion matrix: {out_dir / 'confusion.png'}")
+
+
+@listen.command("predict")
+def listen_predict(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    files: list[str] = typer.Argument(..., help="Audio files, folders (searched recursively) or globs."),
+    top_k: int = typer.Option(1, "--top-k", "-k", help="How many labels to show per file."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document with every prediction."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV rows: path, rank, label, probability."),
+):
+    """Label audio files; recordings longer than the model's window also get a timeline."""
+    from gruve import bundle
+    from gruve.audio import AudioError
+
+    classifier = bundle.load(model)
+    predictions, failures = [], []
+    for path in expand_files(files):
+        try:
+            predictions.append(classifier.predict(path, top_k))
+        except AudioError as error:
+            failures.append(str(error))
+    if as_json:
+        out.print_json(json.dumps([{"path": p.path, "top": [{"label": l, "probability": v} for l, v in p.top],
+                                    "timeline": [dict(zip(("start", "end", "label", "probability"), t))
+                                                 for t in p.timeline]} for p in predictions]))
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["path", "rank", "label", "probability"])
+        writer.writerows([p.path, rank, label, f"{value:.4f}"] for p in predictions
+                         for rank, (label, value) in enumerate(p.top, 1))
+    else:
+        _print_predictions(predictions)
+    for failure in failures:
+        err.print(f"[red]skipped:[/red] {failure}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _print_predictions(predictions) -> None:
+    table = Table("file", "label", "probability")
+    for p in predictions:
+        table.add_row(p.path, *(("\n".join(lines)) for lines in zip(*[(l, f"{v:.3f}") for l, v in p.top])))
+    out.print(table)
+    for p in predictions:
+        if p.timeline:
+            timeline = Table("start", "end", "label", "probability", title=f"timeline of {p.path}")
+            for start, end, label, value in p.timeline:
+                timeline.add_row(f"{start:.2f}", f"{end:.2f}", label, f"{value:.3f}")
+            out.print(timeline)
+
+
+def expand_files(specs: list[str]) -> list[str]:
+    """Files as given, audio files below folders, and matches of globs; a missing path is kept so it is reported."""
+    from gruve.audio import is_audio_file
+
+    files = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            files += sorted(str(p) for p in path.rglob("*") if is_audio_file(p))
+        elif not path.exists() and glob.has_magic(spec):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches:
+                raise GruveError(f"{spec} matches no files.")
+            files += matches
+        else:
+            files.append(spec)
+    if not files:
+        raise GruveError(f"no audio files in {' '.join(specs)}.")
+    return files
+
+
+@app.command("models")
+def models():
+    """List the pretrained models shipped with gruve, with what they do and how well."""
+    from gruve import bundle
+
+    table = Table("name", "task", "labels", "test accuracy", "trained on")
+    for name in bundle.pretrained_names():
+        meta, _ = bundle.read(name)
+        labels = meta["config"]["labels"]
+        accuracy = meta.get("metrics", {}).get("test_accuracy")
+        table.add_row(name, meta["task"], f"{len(labels)}: {', '.join(labels[:6])}{'…' if len(labels) > 6 else ''}",
+                      f"{accuracy:.2%}" if accuracy is not None else "-", meta["training"]["data"])
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except GruveError as error:
+        err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,311 @@
+"""Known corpora, each with its published protocol, a real download and, where one is published, a checksum.
+
+`NAME` downloads the corpus into the cache (`$GRUVE_CACHE`, default `~/.cache/gruve`)
+once; `NAME:PATH` reads a local copy instead and downloads nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile as sf
+
+from gruve.audio import is_audio_file
+from gruve.data.sources import SPLITS, Corpus, DataError, Item
+
+SPLIT_LISTS = Path(__file__).parent / "splits"
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    return Path(cache_dir or os.environ.get("GRUVE_CACHE") or Path.home() / ".cache" / "gruve")
+
+
+@dataclass
+class KnownCorpus:
+    name: str
+    url: str
+    checksum: str | None  # "sha256:<hex>" or "md5:<hex>" of the archive; None where none is published
+    folder: str  # where the corpus root lies inside the extracted archive
+    read: Callable[[Path], list[Item]]
+    targets: list[str]
+    defaults: dict = field(default_factory=dict)
+
+    def corpus(self, local: Path | None, cache_dir: Path | None = None) -> Corpus:
+        root = local if local is not None else self.fetch(cache_dir)
+        if not root.is_dir():
+            raise DataError(f"{root} is not a folder; {self.name}:PATH needs a local copy of {self.name}.")
+        items = self.read(root)
+        if not items:
+            raise DataError(f"{root} holds no {self.name} audio; is it the right folder?")
+        return Corpus(self.name, items, self.targets, self.defaults)
+
+    def fetch(self, cache_dir: Path | None = None) -> Path:
+        """Download and unpack once; later calls find it in the cache."""
+        home = cache_root(cache_dir) / "datasets" / self.name
+        root = home / self.folder
+        if (home / ".complete").exists():
+            return root
+        archive = download(self.url, home / "download" / Path(self.url).name, self.checksum)
+        extract(archive, home)
+        (home / ".complete").touch()
+        return root
+
+
+def download(url: str, dest: Path, checksum: str | None) -> Path:
+    """Fetch `url` to `dest` with a progress bar and verify its checksum (unless it is None); atomic, so a kill
+    leaves nothing half-written."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    if dest.exists() and (checksum is None or _digest(dest, checksum) == checksum):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                          TransferSpeedColumn()) as progress:
+                task = progress.add_task(f"downloading {dest.name}", total=total)
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    progress.update(task, advance=len(chunk))
+        if checksum is not None and _digest(Path(tmp), checksum) != checksum:
+            raise DataError(f"{url} downloaded, but its checksum does not match {checksum}; try again later.")
+        os.replace(tmp, dest)
+    except OSError as error:
+        raise DataError(f"could not download {url} ({error}); download it by hand and pass NAME:PATH.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def _digest(path: Path, checksum: str) -> str:
+    algorithm = checksum.split(":", 1)[0]
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return f"{algorithm}:{h.hexdigest()}"
+
+
+def extract(archive: Path, into: Path) -> None:
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(into)
+    else:
+        with tarfile.open(archive) as t:
+            t.extractall(into, filter="data")
+    shutil.rmtree(archive.parent, ignore_errors=True)
+
+
+def _read(root: Path, name: str) -> str:
+    """A metadata file of the corpus at `root`; without it `root` is not that corpus."""
+    path = root / name
+    if not path.is_file():
+        raise DataError(f"{root} has no {name}; is it the right folder?")
+    return path.read_text()
+
+
+def _rows(root: Path, name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(_read(root, name))))
+
+
+# --- FSDD: Free Spoken Digit Dataset -----------------------------------------------------------
+
+def read_fsdd(root: Path) -> list[Item]:
+    """`{digit}_{speaker}_{take}.wav`; the official test set is takes 0-4, and we validate on takes 5-9."""
+    recordings = root / "recordings" if (root / "recordings").is_dir() else root
+    items = []
+    for path in sorted(recordings.glob("*.wav")):
+        parts = path.stem.split("_")
+        if len(parts) != 3 or not parts[2].isdigit():
+            continue
+        digit, speaker, take = parts[0], parts[1], int(parts[2])
+        split = "test" if take < 5 else "valid" if take < 10 else "train"
+        items.append(Item(path, {"digit": digit, "speaker": speaker}, split))
+    return items
+
+
+# --- ESC-10 and ESC-50: environmental sounds, 5 folds --------------------------------------------
+
+def read_esc10(root: Path) -> list[Item]:
+    """The ESC-10 layout: one folder per class (`001 - Dog bark`), the fold is the file name's first character."""
+    items = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        label = folder.name.split(" - ", 1)[-1].lower().replace(" ", "_")
+        for path in sorted(p for p in folder.iterdir() if is_audio_file(p)):
+            items.append(Item(path, {"label": label}, fold=int(path.name[0])))
+    return items
+
+
+def read_esc50(root: Path) -> list[Item]:
+    """`meta/esc50.csv` gives each clip in `audio/` its fold and category."""
+    return [Item(root / "audio" / row["filename"], {"label": row["category"]}, fold=int(row["fold"]))
+            for row in _rows(root, "meta/esc50.csv")]
+
+
+ESC_DEFAULTS = {
+    "features": {"sr": 22050, "n_fft": 1024, "hop_length": 441, "n_mels": 64},
+    "window": 5.0,
+}
+
+
+# --- UrbanSound8K: urban sounds, 10 folds ------------------------------------------------------
+
+def read_urbansound8k(root: Path) -> list[Item]:
+    """`metadata/UrbanSound8K.csv` gives each slice its class and fold; the audio lies in `audio/fold{N}/`."""
+    return [Item(root / "audio" / f"fold{row['fold']}" / row["slice_file_name"], {"label": row["class"]},
+                 fold=int(row["fold"]))
+            for row in _rows(root, "metadata/UrbanSound8K.csv")]
+
+
+# --- Speech Commands v1 and v2: one-second spoken words, official valid and test lists -----------
+
+COMMANDS = {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"}
+
+
+def read_speech_commands(root: Path) -> list[Item]:
+    """One folder per word; `validation_list.txt` and `testing_list.txt` name the valid and test files, the rest is
+    train. `command` is the 12-class task (ten words, `_unknown_`, `_silence_`); `word` is every word."""
+    valid = set(_read(root, "validation_list.txt").split())
+    test = set(_read(root, "testing_list.txt").split())
+    words = sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] not in "_.")
+    items = []
+    for folder in words:
+        for path in sorted(folder.glob("*.wav")):
+            name = f"{folder.name}/{path.name}"
+            split = "test" if name in test else "valid" if name in valid else "train"
+            command = folder.name if folder.name in COMMANDS else "_unknown_"
+            items.append(Item(path, {"command": command, "word": folder.name}, split))
+    return items + _silence(root, round(len(items) / max(len(words), 1) / 10))
+
+
+def _silence(root: Path, n: int) -> list[Item]:
+    """About `n` one-second clips of `_background_noise_`, cut once into `_silence_clips/`, labelled for `command`
+    only; the split is in each clip's name."""
+    noise, folder = root / "_background_noise_", root / "_silence_clips"
+    if not folder.is_dir():
+        if n == 0 or not any(noise.glob("*.wav")):
+            return []
+        try:
+            _cut_silence(noise, folder, n)
+        except OSError as error:
+            raise DataError(f"could not write silence clips into {folder} ({error}); "
+                            f"copy the corpus somewhere writable.") from None
+    return [Item(p, {"command": "_silence_"}, p.name.split("-", 1)[0]) for p in sorted(folder.glob("*.wav"))]
+
+
+def _cut_silence(noise: Path, folder: Path, n: int) -> None:
+    """Cut clips evenly from each recording, in proportion to its length; the first 80% of a recording's clips are
+    train, the next 10% valid and the last 10% test, so each split comes from its own stretch of a recording."""
+    recordings = {p.stem: sf.read(p, dtype="float32") for p in sorted(noise.glob("*.wav"))}
+    total = sum(len(y) for y, _ in recordings.values())
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".silence-"))
+    try:
+        for stem, (y, sr) in recordings.items():
+            k = round(n * len(y) / total) if len(y) >= sr else 0
+            for j, start in enumerate(np.linspace(0, len(y) - sr, k).astype(int)):
+                split = "train" if j < 0.8 * k else "valid" if j < 0.9 * k else "test"
+                sf.write(tmp / f"{split}-{stem}-{j:03d}.wav", y[start:start + sr], sr)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+SPEECH_DEFAULTS = {
+    "features": {"sr": 16000, "n_fft": 512, "hop_length": 160, "n_mels": 40},
+    "window": 1.0,
+}
+
+
+# --- GTZAN: music genres, fault-filtered artist split ----------------------------------------------
+
+def read_gtzan(root: Path) -> list[Item]:
+    """`{genre}/{genre}.000NN.wav`, split by the fault-filtered lists of Kereliuk, Sturm & Larsen (2015)
+    (github.com/coreyker/dnn-mgr, 443/197/290 excerpts); the 70 excerpts they leave out are not read."""
+    root = root / "genres" if (root / "genres").is_dir() else root
+    return [Item(root / name, {"label": name.split("/")[0]}, split)
+            for split in SPLITS
+            for name in (SPLIT_LISTS / f"gtzan_{split}_filtered.txt").read_text().split()
+            if (root / name).is_file()]
+
+
+KNOWN: dict[str, KnownCorpus] = {
+    "fsdd": KnownCorpus(
+        "fsdd",
+        "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.zip",
+        "sha256:c680098f5d2355ba7cc4bd8b0ca9e0a24c00ebe3b4c552208889a4d28d4fbc2b",
+        "free-spoken-digit-dataset-1.0.10",
+        read_fsdd,
+        ["digit", "speaker"],
+        {"features": {"sr": 8000, "n_fft": 256, "hop_length": 80, "n_mels": 40}, "window": 1.0},
+    ),
+    "esc10": KnownCorpus(
+        "esc10",
+        "https://github.com/karolpiczak/ESC-10/archive/refs/heads/master.zip",
+        None,  # no published checksum of this branch archive could be found, so it is not verified
+        "ESC-10-master",
+        read_esc10,
+        ["label"],
+        ESC_DEFAULTS,
+    ),
+    "esc50": KnownCorpus(
+        "esc50",
+        "https://github.com/karolpiczak/ESC-50/archive/master.zip",
+        "md5:7771e4b9d86d0945acce719c7a59305a",
+        "ESC-50-master",
+        read_esc50,
+        ["label"],
+        ESC_DEFAULTS,
+    ),
+    "urbansound8k": KnownCorpus(
+        "urbansound8k",
+        "https://zenodo.org/records/1203745/files/UrbanSound8K.tar.gz",
+        "md5:9aa69802bbf37fb986f71ec1483a196e",
+        "UrbanSound8K",
+        read_urbansound8k,
+        ["label"],
+        {**ESC_DEFAULTS, "window": 4.0},
+    ),
+    "speechcommands-v1": KnownCorpus(
+        "speechcommands-v1",
+        "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
+        "sha256:743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d",
+        ".",
+        read_speech_commands,
+        ["command", "word"],
+        SPEECH_DEFAULTS,
+    ),
+    "speechcommands-v2": KnownCorpus(
+        "speechcommands-v2",
+        "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+        "sha256:af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+        ".",
+        read_speech_commands,
+        ["command", "word"],
+        SPEECH_DEFAULTS,
+    ),
+    "gtzan": KnownCorpus(
+        "gtzan",
+        # The original host (opihi.cs.uvic.ca) is gone; the Internet Archive serves its exact bytes.
+        "https://web.archive.org/web/20220328223413id_/http://opihi.cs.uvic.ca/sound/genres.tar.gz",
+        "sha256:24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6",
+        "genres",
+        read_gtzan,
+        ["label"],
+        {"features": {"sr": 22050, "n_fft": 2048, "hop_length": 512, "n_mels": 128}, "window": 3.0},
+    ),
+}

@@ -1,0 +1,55 @@
+"""Pictures people would rather look at than read: confusion matrices, spectrograms, training curves."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix with counts written in each cell."""
+    counts = np.asarray(matrix)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    size = max(4.0, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if len(labels) <= 40:
+        for (i, j), count in np.ndenumerate(counts):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def training_curves(metrics_csv: Path, path: Path) -> Path:
+    """Loss and accuracy per epoch from Lightning's CSV log."""
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax in (("train_loss", loss_ax), ("val_loss", loss_ax), ("val_acc", acc_ax)):
+        points = [(float(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
+        if points:
+            ax.plot(*zip(*points), label=key, marker="." if key.startswith("val") else None)
+    for ax, name in ((loss_ax, "loss"), (acc_ax, "validation accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,92 @@
+"""The one place a Lightning Trainer is built: progress, checkpoints, early stopping, devices, resume.
+
+Imported only when something trains: importing Lightning costs seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from gruve.errors import GruveError
+
+
+@dataclass
+class TrainOptions:
+    out: Path
+    max_epochs: int = 60
+    patience: int = 12
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: str = "auto"
+    strategy: str = "auto"
+    precision: str | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+def quiet_lightning() -> None:
+    """Lightning's start-up chatter (GPU available, tips on workers) says nothing a user must act on."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*number of training batches.*")
+    warnings.filterwarnings("ignore", ".*exists and is not empty.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+
+
+def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min") -> L.Trainer:
+    """A Trainer that logs metrics to `out/metrics.csv` and keeps `out/checkpoints/{best,last}.ckpt`.
+
+    With a `monitor` (a validation metric) it keeps the best epoch and stops early after
+    `patience` epochs without improvement; without one it trains for `max_epochs` and keeps the last.
+    """
+    quiet_lightning()
+    L.seed_everything(options.seed, workers=True, verbose=False)
+    checkpoints = ModelCheckpoint(dirpath=options.out / "checkpoints", filename="best", monitor=monitor,
+                                  mode=mode, save_last=True, enable_version_counter=False)
+    callbacks = [checkpoints]
+    if monitor is not None and options.patience > 0:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=options.patience))
+    if options.progress:
+        callbacks.append(RichProgressBar(leave=False))
+    return L.Trainer(
+        default_root_dir=options.out,
+        max_epochs=options.max_epochs,
+        accelerator=options.accelerator,
+        devices=_devices(options.devices),
+        strategy=options.strategy,
+        precision=options.precision,
+        callbacks=callbacks,
+        logger=CSVLogger(options.out, name="", version=""),
+        enable_progress_bar=options.progress,
+        enable_model_summary=False,
+        deterministic=False,
+        log_every_n_steps=10,
+    )
+
+
+def _devices(devices: str):
+    return int(devices) if devices.isdigit() else devices
+
+
+def resume_path(options: TrainOptions) -> str | None:
+    """The checkpoint to resume from: `out/checkpoints/last.ckpt`, which must exist when asked for."""
+    if not options.resume:
+        return None
+    last = options.out / "checkpoints" / "last.ckpt"
+    if not last.exists():
+        raise GruveError(f"--resume found no checkpoint at {last}; start without --resume.")
+    return str(last)
+
+
+def best_checkpoint(trainer: L.Trainer) -> str:
+    callback = trainer.checkpoint_callback
+    return callback.best_model_path or callback.last_model_path
