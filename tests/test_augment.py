@@ -45,3 +45,15 @@ def test_masks_fill_with_the_training_mean_and_noise_raises_power():
     noisy = AugmentConfig(**{**AugmentConfig.off().__dict__, "noise": 1.0, "snr_db": (0.0, 0.0)})
     out, _, _ = augment(features, lengths, targets, noisy, fill, 1e-10, noise_bank=torch.randn(16, 100) - 40)
     assert bool((out[:, :, :20] >= features[:, :, :20]).all()) and bool((out[0] > features[0] + 1).any())
+
+
+def test_shift_rolls_only_the_real_frames():
+    features, lengths, targets = batch()
+    config = AugmentConfig(**{**AugmentConfig.off().__dict__, "shift": 0.5})
+    torch.manual_seed(1)
+    out, _, _ = augment(features, lengths, targets, config, torch.zeros(16), 1e-10)
+    assert torch.equal(out[1, :, 20:], features[1, :, 20:])
+    for i, n in enumerate(lengths.tolist()):
+        rolled = [k for k in range(n) if torch.equal(out[i, :, :n], torch.roll(features[i, :, :n], k, 1))]
+        assert rolled and rolled[0] <= n * 0.5
+    assert not torch.equal(out, features)

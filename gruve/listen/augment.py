@@ -45,10 +45,11 @@ def augment(features: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor
         features = torch.where(valid[:, None], features + gain, features)
     if config.noise and noise_bank is not None:
         features = _add_noise(features, valid, config, noise_bank, amin)
-    if config.shift:
-        for i in range(batch):
-            n = int(lengths[i])
-            features[i, :, :n] = torch.roll(features[i, :, :n], int(torch.randint(0, int(n * config.shift) + 1, ())), 1)
+    if config.shift:  # roll each clip's real frames by up to `shift` of its length
+        offsets = (torch.rand(batch, device=features.device) * (lengths * config.shift + 1)).long()
+        steps = torch.arange(frames, device=features.device)[None, :]
+        source = torch.where(valid, (steps - offsets[:, None]) % lengths[:, None].clamp(min=1), steps)
+        features = torch.gather(features, 2, source[:, None, :].expand(-1, bins, -1))
     if config.mixup:
         lam = torch.distributions.Beta(config.mixup, config.mixup).sample((batch,)).to(features.device)
         lam = torch.maximum(lam, 1 - lam)

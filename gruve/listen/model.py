@@ -35,7 +35,7 @@ class ClassifierConfig:
     num_layers: int = 2
     pooling: str = "attention"
     dropout: float = 0.2
-    conv_channels: tuple[int, ...] = (32, 64, 128)
+    conv_channels: tuple[int, ...] = (16, 32, 64)
     conv_time_pool: tuple[int, ...] = (2, 2, 1)
     window: float = 1.0  # seconds the model sees at once; longer recordings are read in sliding windows
 

@@ -25,8 +25,12 @@ class RecurrentStack(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """`x` is `(batch, time, features)`; frames past each length are ignored (and come out as zeros)."""
-        if lengths is None or bool((lengths == x.shape[1]).all()):
-            return self.rnn(x)[0]
+        if lengths is None or not self.bidirectional:
+            # A forward-only layer never lets padding at the end reach a real frame, so the padded batch
+            # runs as it is (packing is several times slower on a CPU); padded frames are zeroed.
+            y = self.rnn(x)[0]
+            return y if lengths is None else y * (torch.arange(x.shape[1], device=x.device)[None, :, None]
+                                                    < lengths.to(x.device)[:, None, None])
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         return pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
 

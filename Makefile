@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets up what is missing first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# CPU build of torch where there is no NVIDIA GPU: the local wheel if pip can see one, else PyTorch's CPU index.
+TORCH_CPU := torch==2.13.0+cpu
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gruve needs Python 3.11 or newer"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	if command -v nvidia-smi >/dev/null 2>&1; then \
+		$(BIN)/pip install torch; \
+	else \
+		$(BIN)/pip install "$(TORCH_CPU)" || $(BIN)/pip install torch --index-url $(TORCH_CPU_INDEX); \
+	fi
+	$(BIN)/pip install -e ".[test]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/gruve models
+	$(BIN)/gruve listen predict fsdd-digits examples/digits -k 2
+	$(BIN)/gruve listen predict fsdd-speakers examples/digits
+	$(BIN)/gruve listen predict esc10 examples/esc10 -k 2
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
