@@ -79,11 +79,12 @@ def listen_train(
                   f"({out_dir / 'cross_validation.json'})")
         return
     summary = train(options, run, say=err.print)
-    table = Table("metric", "value", title=f"trained {summary['model']}")
+    table = Table("metric", "value")
     for key, value in summary.items():
         if key != "model":
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     out.print(table)
+    out.print(f"saved {summary['model']}", soft_wrap=True)
 
 
 @listen.command("evaluate")

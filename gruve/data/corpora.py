@@ -157,8 +157,10 @@ def read_esc50(root: Path) -> list[Item]:
             for row in _rows(root, "meta/esc50.csv")]
 
 
+# ESC clips are padded with digital silence (11% of ESC-10's log-mel values sat at a -100 dB floor);
+# a -70 dB floor keeps that padding from dominating the normalisation (fold 1: 83.8% -> 85.0%).
 ESC_DEFAULTS = {
-    "features": {"sr": 22050, "n_fft": 1024, "hop_length": 441, "n_mels": 64},
+    "features": {"sr": 22050, "n_fft": 1024, "hop_length": 441, "n_mels": 64, "amin": 1e-7},
     "window": 5.0,
 }
 
