@@ -94,7 +94,7 @@ def listen_evaluate(
     split: str = typer.Option("test", help="train, valid or test."),
     target: Optional[str] = typer.Option(None, help="Label to score against (default: the one the model learnt)."),
     test_fold: Optional[int] = typer.Option(None, help="For fold corpora: the test fold (default: the model's)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write report.json and confusion.png here."),
+    out_dir: Path = typer.Option(Path("runs/evaluate"), "--out", help="Where report.json and confusion.png go."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable file."),
     cache_dir: Optional[Path] = typer.Option(None, help="Cache for downloads and features."),
@@ -114,8 +114,7 @@ def listen_evaluate(
         table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
     out.print(table)
     out.print(f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}")
-    if out_dir is not None:
-        out.print(f"report: {out_dir / 'report.json'}   confusion matrix: {out_dir / 'confusion.png'}")
+    out.print(f"report: {out_dir / 'report.json'}   confusion matrix: {out_dir / 'confusion.png'}", soft_wrap=True)
 
 
 @listen.command("predict")

@@ -6,12 +6,13 @@ Imported only when something trains: importing Lightning costs seconds.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from gruve.errors import GruveError
@@ -55,8 +56,7 @@ def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min")
     callbacks = [checkpoints]
     if monitor is not None and options.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=options.patience))
-    if options.progress:
-        callbacks.append(RichProgressBar(leave=False))
+    callbacks.append(RichProgressBar(leave=False) if options.progress else EpochLines())
     return L.Trainer(
         default_root_dir=options.out,
         max_epochs=options.max_epochs,
@@ -71,6 +71,14 @@ def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min")
         deterministic=False,
         log_every_n_steps=10,
     )
+
+
+class EpochLines(Callback):
+    """Where there is no terminal for a progress bar (a log file, CI), one line per epoch instead."""
+
+    def on_train_epoch_end(self, trainer, module):
+        metrics = " ".join(f"{k} {float(v):.4f}" for k, v in sorted(trainer.callback_metrics.items()))
+        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {metrics}", file=sys.stderr, flush=True)
 
 
 def _devices(devices: str):

@@ -30,6 +30,7 @@ def trained(tone_folder, tmp_path_factory):
 def test_training_writes_a_bundle_a_metrics_log_and_the_split(trained):
     assert (trained / "model.safetensors").is_file()
     assert (trained / "checkpoints" / "last.ckpt").is_file()
+    assert (trained / "curves.png").stat().st_size > 1000
     with open(trained / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert any(r.get("val_acc") for r in rows) and any(r.get("train_loss") for r in rows)

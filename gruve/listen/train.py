@@ -181,6 +181,9 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
                      "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")},
     }
     path = bundle.save(run.out / "model.safetensors", model, meta)
+    from gruve.plots import training_curves
+
+    training_curves(run.out / "metrics.csv", run.out / "curves.png")
     return {"model": str(path), "skipped": len(skipped), **metrics}
 
 
