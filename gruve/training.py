@@ -21,7 +21,7 @@ from gruve.errors import GruveError
 @dataclass
 class TrainOptions:
     out: Path
-    max_epochs: int = 60
+    max_epochs: int | None = None  # None: the task's default for its data
     patience: int = 12
     seed: int = 0
     accelerator: str = "auto"
@@ -50,7 +50,6 @@ def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min")
     `patience` epochs without improvement; without one it trains for `max_epochs` and keeps the last.
     """
     quiet_lightning()
-    L.seed_everything(options.seed, workers=True, verbose=False)
     checkpoints = ModelCheckpoint(dirpath=options.out / "checkpoints", filename="best", monitor=monitor,
                                   mode=mode, save_last=True, enable_version_counter=False)
     callbacks = [checkpoints]

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="esc10${1:+:$1}"
 start=$SECONDS
-.venv/bin/gruve listen train "$DATA" --folds --model crnn --epochs 100 --seed 0 --out runs/esc10-cv
+.venv/bin/gruve listen train "$DATA" --folds --model crnn --pooling mean --epochs 100 --seed 0 --out runs/esc10-cv
 echo "5-fold cross-validation: $((SECONDS - start)) s"
 cp runs/esc10-cv/fold1/model.safetensors gruve/pretrained/esc10.safetensors
 .venv/bin/gruve listen evaluate esc10 "$DATA" --split test --out runs/esc10-cv/fold1/test

@@ -8,7 +8,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import lightning as L
@@ -37,7 +37,7 @@ class ListenOptions:
     architecture: str = "crnn"
     hidden_size: int = 128
     num_layers: int = 2
-    pooling: str = "attention"
+    pooling: str | None = None  # default: the corpus's, else attention
     dropout: float = 0.2
     window: float | None = None
     features: dict = field(default_factory=dict)
@@ -125,6 +125,7 @@ class ListenTask(L.LightningModule):
 
 def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     """Train one model on `options.data` and write `run.out/model.safetensors`; returns its summary."""
+    L.seed_everything(run.seed, workers=True, verbose=False)  # before the model exists: its initial weights too
     corpus = resolve(options.data, options.cache_dir)
     target = corpus.target(options.target)
     parts = split(corpus, target, options.test_fold, run.seed)
@@ -144,8 +145,10 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
         skipped += failures
     _report_skipped(skipped, run.out, say)
     window = options.window or corpus.defaults.get("window") or _auto_window(examples["train"], feature_config)
+    pooling = options.pooling or corpus.defaults.get("pooling", "attention")
     config = ClassifierConfig(labels, feature_config, options.architecture, options.hidden_size, options.num_layers,
-                              options.pooling, options.dropout, window=window)
+                              pooling, options.dropout, window=window)
+    run = replace(run, max_epochs=run.max_epochs or corpus.defaults.get("epochs", 60))
     model = AudioClassifier(config)
     model.set_normalisation([f for f, _ in examples["train"]])
     say(f"training {config.architecture} on {corpus.name} ({target}): {len(examples['train'])} train, "
