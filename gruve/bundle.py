@@ -54,6 +54,9 @@ def save(path: str | os.PathLike, module: torch.nn.Module, meta: dict) -> Path:
     os.close(handle)
     try:
         save_file(tensors, tmp, metadata={"gruve": json.dumps(meta)})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a model file is as readable as any other
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
