@@ -48,7 +48,8 @@ def training_curves(metrics_csv: Path, path: Path) -> Path:
     for ax, name in ((loss_ax, "loss"), (acc_ax, "validation accuracy")):
         ax.set_xlabel("epoch")
         ax.set_title(name)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
