@@ -18,10 +18,11 @@ def main() -> None:
     parser.add_argument("--target", default=None)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--cells", default="gru,lstm,rnn", help="which cells, in this order (the first is the reference)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for cell in ("gru", "lstm", "rnn"):
+        for cell in args.cells.split(","):
             options = ListenOptions(args.data, args.target, architecture=cell, hidden_size=args.hidden)
             result = train(options, TrainOptions(Path(tmp) / cell, max_epochs=args.epochs, patience=0,
                                                  progress=False), say=lambda *_: None)
@@ -29,11 +30,12 @@ def main() -> None:
 
             parameters = sum(p.numel() for p in gruve.load(result["model"]).parameters())
             rows.append((cell, parameters, result["train_seconds"] / result["epochs"], result["test_accuracy"]))
-    gru = rows[0]
+    reference = rows[0]
     print(f"{args.data}, {args.epochs} epochs, hidden {args.hidden}, 2 layers, attention pooling\n")
-    print("| cell | parameters | vs GRU | s / epoch | vs GRU | test accuracy |\n|---|---|---|---|---|---|")
+    print(f"| cell | parameters | vs {reference[0]} | s / epoch | vs {reference[0]} | test accuracy |\n"
+          "|---|---|---|---|---|---|")
     for cell, parameters, seconds, accuracy in rows:
-        print(f"| {cell} | {parameters:,} | {parameters / gru[1]:.2f}x | {seconds:.2f} | {seconds / gru[2]:.2f}x "
+        print(f"| {cell} | {parameters:,} | {parameters / reference[1]:.2f}x | {seconds:.2f} | {seconds / reference[2]:.2f}x "
               f"| {accuracy:.4f} |")
 
 

@@ -146,7 +146,7 @@ def listen_predict(
         writer.writerow(["path", "rank", "label", "probability"])
         writer.writerows([p.path, rank, label, f"{value:.4f}"] for p in predictions
                          for rank, (label, value) in enumerate(p.top, 1))
-    else:
+    elif predictions:
         _print_predictions(predictions)
     for failure in failures:
         err.print(f"[red]skipped:[/red] {failure}", highlight=False)
