@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -212,3 +214,21 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+
+
+def run() -> None:
+    """The console entry point: `main`, then an immediate exit once output is flushed.
+
+    Tearing down an interpreter that has imported torch takes 0.3-0.6 s on a 2-core machine, a quarter
+    of a cold `gruve listen predict`; every file gruve writes is complete (and atomic) before this point.
+    """
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+

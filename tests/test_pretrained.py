@@ -42,3 +42,22 @@ def test_the_demo_clips_are_labelled_right(capsys):
 def test_models_command_lists_the_shipped_models(capsys):
     code, out, _ = run_cli(["models"], capsys)
     assert code == 0 and all(name in out for name in SHIPPED)
+
+
+def test_the_installed_command_prints_everything_and_keeps_its_exit_code(tmp_path):
+    """`gruve` exits fast through os._exit: nothing printed may be lost, and failures still exit 1."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    gruve_bin = str(Path(sys.executable).parent / "gruve")
+    clip = str(ROOT / "examples" / "digits" / "7_jackson_1.wav")
+    done = subprocess.run([gruve_bin, "listen", "predict", "fsdd-digits", clip, "--json"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and json.loads(done.stdout)[0]["top"][0]["label"] == "7"
+    (tmp_path / "bad.wav").write_bytes(b"nope")
+    done = subprocess.run([gruve_bin, "listen", "predict", "fsdd-digits", clip, str(tmp_path / "bad.wav"), "--csv"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "bad.wav is not a readable audio file" in done.stderr
+    _, rank, label, _ = done.stdout.splitlines()[1].split(",")
+    assert (rank, label) == ("1", "7")
