@@ -56,10 +56,3 @@ def _reason(error: Exception) -> str:
 def is_audio_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
 
-
-def duration(path: str | os.PathLike) -> float:
-    """Length in seconds, read from the header only."""
-    try:
-        return sf.info(str(path)).duration
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None

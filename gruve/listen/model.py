@@ -104,10 +104,6 @@ class AudioClassifier(nn.Module):
     def labels(self) -> list[str]:
         return self.config.labels
 
-    @property
-    def causal(self) -> bool:
-        return not self.recurrent.bidirectional
-
     def set_normalisation(self, features: list[np.ndarray]) -> None:
         """Per-bin mean and standard deviation over every frame of `features` (each `(n_mels, frames)`)."""
         frames = np.concatenate(features, axis=1).astype(np.float64)
