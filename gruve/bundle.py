@@ -20,7 +20,7 @@ from gruve.errors import GruveError
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SUFFIX = ".safetensors"
-TASKS = {"listen": "gruve.listen.model:AudioClassifier"}
+TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.compose.pianoroll:PianoRollModel"}
 
 
 class BundleError(GruveError):
@@ -78,13 +78,16 @@ def read(model: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
     return json.loads(header), tensors
 
 
-def load(model: str | os.PathLike) -> torch.nn.Module:
-    """Build the model a bundle describes and load its weights; ready for inference."""
+def load(model: str | os.PathLike, task: str | None = None) -> torch.nn.Module:
+    """Build the model a bundle describes and load its weights; ready for inference. With `task`, a bundle
+    of another task is refused."""
     meta, tensors = read(model)
-    task = meta.get("task")
-    if task not in TASKS:
-        raise BundleError(f"{model} holds a {task!r} model, which this version of gruve does not know.")
-    module_name, class_name = TASKS[task].split(":")
+    found = meta.get("task")
+    if found not in TASKS:
+        raise BundleError(f"{model} holds a {found!r} model, which this version of gruve does not know.")
+    if task is not None and found != task:
+        raise BundleError(f"{model} is a {found} model, and this command needs a {task} model.")
+    module_name, class_name = TASKS[found].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     module = cls.from_meta(meta)
     module.load_state_dict(tensors)

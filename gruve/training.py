@@ -5,16 +5,21 @@ Imported only when something trains: importing Lightning costs seconds.
 
 from __future__ import annotations
 
+import json
 import logging
+import platform
 import sys
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
+from gruve import __version__
 from gruve.errors import GruveError
 
 
@@ -94,6 +99,15 @@ def resume_path(options: TrainOptions) -> str | None:
     return str(last)
 
 
-def best_checkpoint(trainer: L.Trainer) -> str:
+def load_best(trainer: L.Trainer, task: L.LightningModule) -> None:
+    """Put the weights of the best checkpoint (the last where nothing was monitored) back into `task`."""
     callback = trainer.checkpoint_callback
-    return callback.best_model_path or callback.last_model_path
+    path = callback.best_model_path or callback.last_model_path
+    task.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["state_dict"], strict=False)
+
+
+def provenance(data: str, options, seed: int) -> dict:
+    """What a bundle records about how it was trained, so anyone can retrace it."""
+    return {"data": data, "command": " ".join(sys.argv), "options": json.loads(json.dumps(asdict(options), default=str)),
+            "seed": seed, "gruve": __version__, "torch": torch.__version__,
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}

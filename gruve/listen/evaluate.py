@@ -43,7 +43,7 @@ def evaluate(model_name: str, data: str, split_name: str = "test", target: str |
              test_fold: int | None = None, out: Path | None = None, strict: bool = False,
              cache_dir: Path | None = None, say=print) -> dict:
     """Score a model on one split of DATA; write `report.json` and `confusion.png` into `out`."""
-    model = bundle.load(model_name)
+    model = bundle.load(model_name, task="listen")
     corpus = resolve(data, cache_dir)
     target = corpus.target(target or model.meta.get("target"))
     if test_fold is None:

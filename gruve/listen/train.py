@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -18,14 +16,14 @@ import torch.nn.functional as F
 import torchmetrics
 from torch.utils.data import DataLoader, Dataset
 
-from gruve import __version__, audio, bundle
+from gruve import audio, bundle
 from gruve.data.cache import FeatureCache
-from gruve.data.sources import Corpus, DataError, resolve, split, write_split
+from gruve.data.sources import DataError, resolve, split, write_split
 from gruve.features import FeatureConfig
 from gruve.listen.augment import AugmentConfig, augment
 from gruve.listen.evaluate import classification_report, clip_probabilities
 from gruve.listen.model import AudioClassifier, ClassifierConfig
-from gruve.training import TrainOptions, best_checkpoint, build_trainer, resume_path
+from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
 
 
 @dataclass
@@ -165,8 +163,7 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     started = time.time()
     trainer.fit(task, train_loader, valid_loader, ckpt_path=resume_path(run))
     seconds = time.time() - started
-    state = torch.load(best_checkpoint(trainer), map_location="cpu", weights_only=False)["state_dict"]
-    task.load_state_dict(state, strict=False)
+    load_best(trainer, task)
     model.eval()
     metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1)}
     if examples["test"]:
@@ -178,10 +175,8 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
         "config": config.to_dict(),
         "target": target,
         "metrics": metrics,
-        "training": {"data": options.data, "corpus": corpus.name, "test_fold": options.test_fold,
-                     "command": " ".join(sys.argv), "options": _jsonable(asdict(options)),
-                     "seed": run.seed, "gruve": __version__, "torch": torch.__version__,
-                     "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")},
+        "training": {**provenance(options.data, options, run.seed), "corpus": corpus.name,
+                     "test_fold": options.test_fold},
     }
     path = bundle.save(run.out / "model.safetensors", model, meta)
     from gruve.plots import training_curves
@@ -238,6 +233,3 @@ def _report_skipped(skipped: list[tuple[Path, str]], out: Path, say) -> None:
     (out / "skipped.txt").write_text("".join(f"{path}\t{reason}\n" for path, reason in skipped))
     say(f"skipped {len(skipped)} unreadable file(s), listed in {out / 'skipped.txt'}; the first: {skipped[0][1]}")
 
-
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=str))
