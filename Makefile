@@ -7,9 +7,22 @@ STAMP := $(VENV)/.installed
 TORCH_CPU := torch==2.13.0+cpu
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo test clean
+.PHONY: setup system demo test clean
 
-setup: $(STAMP)
+setup: system $(STAMP)
+
+# FluidSynth and a General MIDI soundfont turn generated MIDI into WAV. Without them compose still writes
+# MIDI and says so, so a failed install here is a note, not an error.
+system:
+	@if command -v fluidsynth >/dev/null 2>&1 && ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		($$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends fluidsynth fluid-soundfont-gm) \
+		|| echo "note: FluidSynth could not be installed; compose writes MIDI but no WAV"; \
+	else \
+		echo "note: install FluidSynth and a General MIDI soundfont (e.g. brew install fluid-synth) to hear compose's music"; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gruve needs Python 3.11 or newer"'

@@ -18,11 +18,17 @@ from rich.table import Table
 
 from gruve.errors import GruveError
 
-app = typer.Typer(help="GRU models on sound: listen (classify audio), and more to come.",
+app = typer.Typer(help="GRU models on sound: listen (classify audio) and compose (generate music).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 listen = typer.Typer(help="Classify audio: train, evaluate and use GRU, BiGRU and CRNN classifiers.",
                      no_args_is_help=True)
 app.add_typer(listen, name="listen")
+compose = typer.Typer(help="Generate music with GRUs: train on scores, sample, listen to and measure the result.",
+                      no_args_is_help=True)
+app.add_typer(compose, name="compose")
+pianoroll = typer.Typer(help="Polyphonic piano-roll models (GRU, GRU-NADE) on the Boulanger-Lewandowski benchmark "
+                             "(jsb, nottingham, musedata, pianomidi) or on your own scores.", no_args_is_help=True)
+compose.add_typer(pianoroll, name="pianoroll")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
@@ -30,6 +36,25 @@ DATA_HELP = ("A folder with one sub-folder per class, a CSV manifest (path,label
              "corpus NAME[:PATH] (fsdd, esc10, esc50, urbansound8k, speechcommands-v1/v2, gtzan); without PATH "
              "the corpus is downloaded into the cache.")
 MODEL_HELP = "A model file (.safetensors), a training run folder, or the name of a shipped model (see `gruve models`)."
+ROLLS_HELP = ("A piano-roll set: jsb, nottingham, musedata or pianomidi (downloaded into the cache), NAME:PATH for a "
+              "local copy, a published .json / .pickle / .mat file, or a folder of MIDI / MusicXML / ABC scores.")
+
+# Options every training command shares; typer reads each of these as a parameter's default.
+PATIENCE = typer.Option(12, help="Stop after this many epochs without a better validation loss (0: never).")
+SEED = typer.Option(0, help="Seed for splits, initialisation and augmentation.")
+RESUME = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint.")
+ACCELERATOR = typer.Option("auto", help="Lightning accelerator: auto, cpu, gpu, mps.")
+DEVICES = typer.Option("auto", help="Lightning devices: auto, a count, or a list.")
+STRATEGY = typer.Option("auto", help="Lightning strategy, e.g. ddp.")
+PRECISION = typer.Option(None, help="Lightning precision, e.g. 16-mixed or bf16-mixed.")
+CACHE_DIR = typer.Option(None, help="Cache for downloads and features (default $GRUVE_CACHE or ~/.cache/gruve).")
+
+
+def _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume):
+    from gruve.training import TrainOptions
+
+    return TrainOptions(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume,
+                        progress=sys.stderr.isatty())
 
 
 @listen.command("train")
@@ -43,7 +68,7 @@ def listen_train(
     folds: bool = typer.Option(False, "--folds", help="Cross-validate over the corpus's folds; report mean and std."),
     test_fold: Optional[int] = typer.Option(None, help="For fold corpora: the fold held out as test (default the first)."),
     epochs: Optional[int] = typer.Option(None, help="Most epochs to train (default: the corpus's, else 60)."),
-    patience: int = typer.Option(12, help="Stop after this many epochs without a better validation loss (0: never)."),
+    patience: int = PATIENCE,
     batch_size: int = typer.Option(32, help="Clips per batch."),
     lr: float = typer.Option(3e-3, help="Peak learning rate of the one-cycle schedule."),
     hidden: int = typer.Option(128, help="Recurrent units per layer (and direction)."),
@@ -54,27 +79,24 @@ def listen_train(
     augment: bool = typer.Option(True, help="SpecAugment, mixup, gain and time shift while training."),
     mixup: float = typer.Option(0.2, help="Mixup Beta alpha (0 turns mixup off)."),
     noise: Optional[str] = typer.Option(None, help="Add background noise: a folder of recordings, 'white' or 'pink'."),
-    seed: int = typer.Option(0, help="Seed for splits, initialisation and augmentation."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    seed: int = SEED,
+    resume: bool = RESUME,
     strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable file instead of skipping it."),
-    accelerator: str = typer.Option("auto", help="Lightning accelerator: auto, cpu, gpu, mps."),
-    devices: str = typer.Option("auto", help="Lightning devices: auto, a count, or a list."),
-    strategy: str = typer.Option("auto", help="Lightning strategy, e.g. ddp."),
-    precision: Optional[str] = typer.Option(None, help="Lightning precision, e.g. 16-mixed or bf16-mixed."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Cache for downloads and features "
-                                                        "(default $GRUVE_CACHE or ~/.cache/gruve)."),
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    strategy: str = STRATEGY,
+    precision: Optional[str] = PRECISION,
+    cache_dir: Optional[Path] = CACHE_DIR,
 ):
     """Train a classifier on labelled audio and save it as OUT/model.safetensors."""
     from gruve.listen.augment import AugmentConfig
     from gruve.listen.train import ListenOptions, cross_validate, train
-    from gruve.training import TrainOptions
 
     augment_config = AugmentConfig(mixup=mixup, noise=0.5 if noise else 0.0) if augment else AugmentConfig.off()
     options = ListenOptions(data, target, model, hidden, layers, pooling, window=window, batch_size=batch_size,
                             lr=lr, augment=augment_config, noise=noise, test_fold=test_fold, strict=strict,
                             cache_dir=cache_dir)
-    run = TrainOptions(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume,
-                       progress=sys.stderr.isatty())
+    run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     if folds:
         summary = cross_validate(options, run, say=err.print)
         out.print(f"cross-validation over {len(summary['folds'])} folds: accuracy "
@@ -82,6 +104,10 @@ def listen_train(
                   f"({out_dir / 'cross_validation.json'})")
         return
     summary = train(options, run, say=err.print)
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
     table = Table("metric", "value")
     for key, value in summary.items():
         if key != "model":
@@ -132,7 +158,7 @@ def listen_predict(
     from gruve import bundle
     from gruve.audio import AudioError
 
-    classifier = bundle.load(model)
+    classifier = bundle.load(model, task="listen")
     predictions, failures = [], []
     for path in expand_files(files):
         try:
@@ -190,18 +216,119 @@ def expand_files(specs: list[str]) -> list[str]:
     return files
 
 
+@pianoroll.command("train")
+def pianoroll_train(
+    data: str = typer.Argument(..., help=ROLLS_HELP),
+    model: str = typer.Option("gru", help="gru (sigmoid outputs, Chung et al. 2014), gru-nade (a NADE over the "
+                                          "notes of each step), or lstm, lstm-nade, rnn, rnn-nade to compare."),
+    out_dir: Path = typer.Option(Path("runs/pianoroll"), "--out", help="Run folder: checkpoints, metrics.csv, "
+                                                                       "curves.png, model.safetensors."),
+    hidden: int = typer.Option(256, help="Recurrent units per layer."),
+    layers: int = typer.Option(1, help="Recurrent layers."),
+    dropout: float = typer.Option(0.3, help="Dropout on the recurrent output (and between layers)."),
+    nade_hidden: int = typer.Option(150, help="Hidden units of the NADE output (-nade models)."),
+    batch_size: int = typer.Option(8, help="Pieces per batch."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate; halved after 5 epochs without progress."),
+    weight_decay: float = typer.Option(0.0, help="AdamW weight decay."),
+    transpose: int = typer.Option(0, help="Augment: shift each training piece by up to this many semitones."),
+    steps_per_quarter: int = typer.Option(1, help="Time steps per quarter note, for rolls built from scores."),
+    epochs: Optional[int] = typer.Option(None, help="Most epochs to train (default 200)."),
+    patience: int = PATIENCE,
+    seed: int = SEED,
+    resume: bool = RESUME,
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    strategy: str = STRATEGY,
+    precision: Optional[str] = PRECISION,
+    cache_dir: Optional[Path] = CACHE_DIR,
+):
+    """Train a piano-roll model; prints NLL per time step and frame accuracy on train, valid and test."""
+    from gruve.compose.pianoroll import PianoRollConfig
+    from gruve.compose.pianoroll_train import PianoRollOptions, train
+
+    try:
+        PianoRollConfig(model)
+    except ValueError as error:
+        raise GruveError(f"{error}.") from None
+    options = PianoRollOptions(data, model, hidden, layers, dropout, nade_hidden, batch_size, lr, weight_decay,
+                               transpose, steps_per_quarter, cache_dir)
+    run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
+    _print_summary(train(options, run, say=err.print))
+
+
+@pianoroll.command("evaluate")
+def pianoroll_evaluate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    data: str = typer.Argument(..., help=ROLLS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+    cache_dir: Optional[Path] = CACHE_DIR,
+):
+    """NLL per time step (over the 88 notes, averaged over all steps pooled) and frame accuracy on each split."""
+    from gruve import bundle
+    from gruve.compose import rolls
+    from gruve.compose.pianoroll import evaluate
+
+    roll_model = bundle.load(model, task="pianoroll")
+    sets = rolls.load(data, roll_model.config.steps_per_quarter, say=err.print, cache_dir=cache_dir)
+    scores = evaluate(roll_model, sets)
+    if as_json:
+        out.print_json(json.dumps(scores))
+        return
+    table = Table("split", "NLL per step", "frame accuracy", "steps", title=f"{model} on {sets.name}")
+    for split, result in scores.items():
+        table.add_row(split, f"{result['nll']:.3f}", f"{result['accuracy']:.4f}", f"{result['frames']:,}")
+    out.print(table)
+
+
+@pianoroll.command("sample")
+def pianoroll_sample(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    n: int = typer.Option(4, "--n", help="How many pieces."),
+    steps: int = typer.Option(64, help="Time steps per piece (the primer included)."),
+    temperature: float = typer.Option(1.0, help="Below 1: safer, more repetitive; above 1: wilder."),
+    seed: int = typer.Option(0, help="The same seed gives the same music."),
+    primer: Optional[Path] = typer.Option(None, help="A MIDI or score file whose opening the pieces continue."),
+    primer_steps: int = typer.Option(8, help="How many steps of --primer to keep."),
+    qpm: float = typer.Option(100.0, help="Tempo of the written MIDI, in quarter notes per minute."),
+    out_dir: Path = typer.Option(Path("runs/samples"), "--out", help="Where sample-N.mid/.wav and samples.png go."),
+):
+    """Sample new pieces; writes each as MIDI and WAV (through FluidSynth), and a piano-roll PNG of them all."""
+    from gruve import bundle
+    from gruve.compose.pianoroll import write_samples
+
+    if n < 1 or steps < 1:
+        raise GruveError("--n and --steps must be at least 1.")
+    roll_model = bundle.load(model, task="pianoroll")
+    opening = None
+    if primer is not None:
+        from gruve.compose.rolls import score_to_roll
+        from gruve.compose.scores import read_score
+
+        opening = score_to_roll(read_score(primer), roll_model.config.steps_per_quarter)[:primer_steps]
+        if not opening.any():
+            raise GruveError(f"{primer} has no notes on the piano's keys in its first {primer_steps} steps.")
+    written = write_samples(roll_model, out_dir, n, steps, temperature, seed, opening, qpm, say=err.print)
+    for path in written:
+        out.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
 @app.command("models")
 def models():
     """List the pretrained models shipped with gruve, with what they do and how well."""
     from gruve import bundle
 
-    table = Table("name", "task", "labels", "test accuracy", "trained on")
+    table = Table("name", "task", "what", "test score", "trained on")
     for name in bundle.pretrained_names():
         meta, _ = bundle.read(name)
-        labels = meta["config"]["labels"]
-        accuracy = meta.get("metrics", {}).get("test_accuracy")
-        table.add_row(name, meta["task"], f"{len(labels)}: {', '.join(labels[:6])}{'…' if len(labels) > 6 else ''}",
-                      f"{accuracy:.2%}" if accuracy is not None else "-", meta["training"]["data"])
+        metrics = meta.get("metrics", {})
+        if meta["task"] == "pianoroll":
+            what = meta["config"]["model"]
+            score = f"NLL {metrics['test_nll']:.2f}" if "test_nll" in metrics else "-"
+        else:
+            labels = meta["config"]["labels"]
+            what = f"{len(labels)} labels: {', '.join(labels[:4])}{'…' if len(labels) > 4 else ''}"
+            score = f"accuracy {metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else "-"
+        table.add_row(name, meta["task"], what, score, meta["training"]["data"])
     out.print(table)
 
 

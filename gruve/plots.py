@@ -54,3 +54,24 @@ def training_curves(metrics_csv: Path, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def piano_rolls(rolls: list[np.ndarray], path: Path, titles: list[str], lowest: int = 21,
+                primer_steps: int = 0) -> Path:
+    """One panel per piece: time steps across, piano keys up; a primer is shaded apart from what followed."""
+    fig, axes = plt.subplots(len(rolls), 1, figsize=(10, 2.2 * len(rolls) + 0.4), squeeze=False)
+    for ax, roll, title in zip(axes[:, 0], rolls, titles):
+        keys = np.flatnonzero(roll.any(0)) if roll.any() else np.array([39])
+        low, high = max(int(keys.min()) - 2, 0), min(int(keys.max()) + 3, roll.shape[1])
+        ax.imshow(roll[:, low:high].T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
+                  extent=(0, roll.shape[0], lowest + low - 0.5, lowest + high - 0.5))
+        if primer_steps:
+            ax.axvspan(0, primer_steps, color="tab:blue", alpha=0.12, label="primer")
+            ax.legend(loc="upper right", fontsize=7)
+        ax.set_ylabel("MIDI pitch")
+        ax.set_title(title, fontsize=9)
+    axes[-1, 0].set_xlabel("time step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

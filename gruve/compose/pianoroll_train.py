@@ -1,0 +1,139 @@
+"""Training piano-roll models: the LightningModule, the pieces it reads, and the `train` verb."""
+
+from __future__ import annotations
+
+import csv
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import lightning as L
+import numpy as np
+import torch
+import torchmetrics
+from torch.utils.data import DataLoader, Dataset
+
+from gruve import bundle
+from gruve.compose import rolls
+from gruve.compose.pianoroll import PianoRollConfig, PianoRollModel, pad, score
+from gruve.data.sources import DataError
+from gruve.plots import training_curves
+from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
+
+
+@dataclass
+class PianoRollOptions:
+    """What to train; the defaults are the JSB Chorales recipe."""
+
+    data: str
+    model: str = "gru"
+    hidden: int = 256
+    layers: int = 1
+    dropout: float = 0.3
+    nade_hidden: int = 150
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    transpose: int = 0  # augmentation: shift each training piece by up to this many semitones
+    steps_per_quarter: int = 1  # grid for rolls built from scores
+    cache_dir: Path | None = None
+
+
+class Pieces(Dataset):
+    def __init__(self, pieces: list[np.ndarray], transpose: int = 0):
+        self.pieces, self.transpose = pieces, transpose
+
+    def __len__(self):
+        return len(self.pieces)
+
+    def __getitem__(self, i):
+        roll = torch.from_numpy(self.pieces[i]).float()
+        shift = random.randint(-self.transpose, self.transpose) if self.transpose else 0
+        return transpose(roll, shift)
+
+
+def transpose(roll: torch.Tensor, semitones: int) -> torch.Tensor:
+    """Shift every note by `semitones`; notes pushed off the keyboard are dropped."""
+    if semitones == 0:
+        return roll
+    out = torch.zeros_like(roll)
+    if semitones > 0:
+        out[:, semitones:] = roll[:, :-semitones]
+    else:
+        out[:, :semitones] = roll[:, -semitones:]
+    return out
+
+
+class PianoRollTask(L.LightningModule):
+    def __init__(self, model: PianoRollModel, lr: float, weight_decay: float):
+        super().__init__()
+        self.model, self.lr, self.weight_decay = model, lr, weight_decay
+        self.val_nll = torchmetrics.MeanMetric()  # weighted by frames: NLL per step pooled over all frames
+        self.val_acc = torchmetrics.classification.MultilabelJaccardIndex(rolls.NOTES, average="micro")
+
+    def training_step(self, batch, _):
+        rolls_, lengths = batch
+        loss = -self.model.log_prob(rolls_, lengths).sum() / lengths.sum()
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(lengths))
+        return loss
+
+    def validation_step(self, batch, _):
+        rolls_, lengths = batch
+        frames = lengths.sum()
+        self.val_nll.update(-self.model.log_prob(rolls_, lengths).sum() / frames, frames)
+        mask = torch.arange(rolls_.shape[1], device=self.device)[None] < lengths.to(self.device)[:, None]
+        # frame accuracy of Bay et al. (2009), TP / (TP + FP + FN) over all frames, is the micro Jaccard index
+        self.val_acc.update(self.model.predict_frames(rolls_, lengths)[mask], rolls_[mask].long())
+        self.log("val_loss", self.val_nll, on_epoch=True, prog_bar=True, batch_size=len(lengths))
+        self.log("val_acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=len(lengths))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
+
+
+def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
+    """Train on `options.data`, write `run.out/model.safetensors`, and score it on every split."""
+    L.seed_everything(run.seed, workers=True, verbose=False)
+    sets = rolls.load(options.data, options.steps_per_quarter, run.seed, say, options.cache_dir)
+    if not sets.splits["train"] or not sets.splits["valid"]:
+        raise DataError(f"{options.data} needs pieces in both its train and valid parts.")
+    run.out.mkdir(parents=True, exist_ok=True)
+    if sets.pieces:
+        _write_split(sets.pieces, run.out / "split.csv")
+    config = PianoRollConfig(options.model, options.hidden, options.layers, options.dropout, options.nade_hidden,
+                             sets.steps_per_quarter)
+    model = PianoRollModel(config)
+    say(f"training {config.model} on {sets.name}: {len(sets.splits['train'])} train pieces "
+        f"({sets.frames('train'):,} steps), {len(sets.splits['valid'])} valid, {len(sets.splits['test'])} test; "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    task = PianoRollTask(model, options.lr, options.weight_decay)
+    loader = DataLoader(Pieces(sets.splits["train"], options.transpose), options.batch_size, shuffle=True,
+                        collate_fn=pad)
+    valid = DataLoader(Pieces(sets.splits["valid"]), 32, collate_fn=pad)
+    run = replace(run, max_epochs=run.max_epochs or 200)
+    trainer = build_trainer(run, monitor="val_loss")
+    started = time.time()
+    trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
+    seconds = time.time() - started
+    load_best(trainer, task)
+    metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1)}
+    for split, pieces in sets.splits.items():
+        if pieces:
+            result = score(model, [torch.from_numpy(p) for p in pieces])
+            metrics.update({f"{split}_nll": result["nll"], f"{split}_accuracy": result["accuracy"]})
+    meta = {"task": "pianoroll", "config": asdict(config), "metrics": metrics,
+            "training": {**provenance(options.data, options, run.seed), "corpus": sets.name}}
+    path = bundle.save(run.out / "model.safetensors", model, meta)
+    training_curves(run.out / "metrics.csv", run.out / "curves.png")
+    return {"model": str(path), **metrics}
+
+
+def _write_split(pieces: dict[str, list[str]], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["piece", "split"])
+        writer.writerows((name, split) for split, names in pieces.items() for name in names)

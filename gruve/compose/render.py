@@ -1,0 +1,56 @@
+"""MIDI to sound: FluidSynth with a General MIDI soundfont (the set-up installs both on Debian)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from gruve.errors import GruveError
+
+SOUNDFONTS = [
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",  # Debian / Ubuntu: fluid-soundfont-gm
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/soundfonts/FluidR3_GM.sf2",  # Fedora, Arch
+    "/usr/share/soundfonts/default.sf2",
+    "/opt/homebrew/share/soundfonts/default.sf2",  # macOS with Homebrew
+]
+
+
+class RenderError(GruveError):
+    """MIDI that cannot be turned into sound here (no FluidSynth, no soundfont, a failed render)."""
+
+
+def find_soundfont() -> Path:
+    """`$GRUVE_SOUNDFONT`, else the first General MIDI soundfont found where packages put them."""
+    candidates = [os.environ["GRUVE_SOUNDFONT"]] if os.environ.get("GRUVE_SOUNDFONT") else SOUNDFONTS
+    for candidate in candidates:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise RenderError("no General MIDI soundfont found (install fluid-soundfont-gm, or set GRUVE_SOUNDFONT "
+                      "to an .sf2 file).")
+
+
+def render(midi: Path, wav: Path, sr: int = 44100, gain: float = 0.6) -> Path:
+    """Render `midi` to a WAV file at `sr` through FluidSynth; the file appears whole or not at all."""
+    fluidsynth = shutil.which("fluidsynth")
+    if fluidsynth is None:
+        raise RenderError("FluidSynth is not installed (Debian: apt-get install fluidsynth fluid-soundfont-gm), "
+                          "so no WAV was written.")
+    soundfont = find_soundfont()
+    handle, tmp = tempfile.mkstemp(dir=wav.parent, suffix=".wav")
+    os.close(handle)
+    try:
+        done = subprocess.run([fluidsynth, "-ni", "-q", "-g", str(gain), "-r", str(sr), "-T", "wav", "-F", tmp,
+                               str(soundfont), str(midi)], capture_output=True, text=True)
+        if done.returncode != 0 or os.path.getsize(tmp) <= 44:
+            reason = (done.stderr or done.stdout).strip().splitlines()
+            raise RenderError(f"FluidSynth could not render {midi} ({reason[-1] if reason else 'no output'}).")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, wav)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return wav

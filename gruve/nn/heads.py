@@ -1,0 +1,81 @@
+"""Output heads that turn a recurrent state into a distribution over a binary vector (a piano-roll frame).
+
+Each head has the same three verbs: `log_prob(context, v)`, `sample(context, temperature)` and
+`mode(context)` (the most likely vector, or a greedy approximation where the exact one is intractable).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class BernoulliHead(nn.Module):
+    """Independent sigmoid outputs, one per unit (the set-up of Chung et al. 2014)."""
+
+    def __init__(self, context_size: int, size: int):
+        super().__init__()
+        self.logits = nn.Linear(context_size, size)
+
+    def log_prob(self, context: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """`context (N, C)`, `v (N, D)` in {0, 1}; the log-likelihood of each row, `(N,)`."""
+        return -F.binary_cross_entropy_with_logits(self.logits(context), v, reduction="none").sum(-1)
+
+    def sample(self, context: torch.Tensor, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        p = torch.sigmoid(self.logits(context) / temperature)
+        return torch.bernoulli(p, generator=generator)
+
+    def mode(self, context: torch.Tensor) -> torch.Tensor:
+        return (self.logits(context) > 0).float()
+
+
+class NadeHead(nn.Module):
+    """A NADE (Larochelle and Murray 2011) over the units of `v`, its biases set by the context, as in
+    RNN-NADE (Boulanger-Lewandowski et al. 2012).
+
+    p(v) = prod_d p(v_d | v_<d), with p(v_d = 1 | v_<d) = sigmoid(b_d + V_d . sigmoid(c + W_<d v_<d)).
+    The likelihood is exact and computed for all d at once with a cumulative sum over units.
+    """
+
+    def __init__(self, context_size: int, size: int, hidden_size: int = 150):
+        super().__init__()
+        self.size, self.hidden_size = size, hidden_size
+        self.visible_bias = nn.Linear(context_size, size)  # b, from the context
+        self.hidden_bias = nn.Linear(context_size, hidden_size)  # c, from the context
+        self.W = nn.Parameter(torch.randn(size, hidden_size) * 0.01)  # input weights, one row per unit
+        self.V = nn.Parameter(torch.randn(size, hidden_size) * 0.01)  # output weights, one row per unit
+
+    def logits(self, context: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The logit of p(v_d = 1 | v_<d) for every d, `(N, D)`, given the true `v`."""
+        c = self.hidden_bias(context)
+        seen = torch.cumsum(v.unsqueeze(-1) * self.W, dim=1) - v.unsqueeze(-1) * self.W  # W_<d v_<d
+        h = torch.sigmoid(c.unsqueeze(1) + seen)
+        return self.visible_bias(context) + (h * self.V).sum(-1)
+
+    def log_prob(self, context: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(self.logits(context, v), v, reduction="none").sum(-1)
+
+    def _decode(self, context: torch.Tensor, choose) -> torch.Tensor:
+        b, a = self.visible_bias(context), self.hidden_bias(context)
+        v = torch.zeros_like(b)
+        for d in range(self.size):
+            logit = b[:, d] + torch.sigmoid(a) @ self.V[d]
+            v[:, d] = choose(logit)
+            a = a + v[:, d : d + 1] * self.W[d]
+        return v
+
+    @torch.no_grad()
+    def sample(self, context: torch.Tensor, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        return self._decode(context, lambda logit: torch.bernoulli(torch.sigmoid(logit / temperature),
+                                                                   generator=generator))
+
+    @torch.no_grad()
+    def mode(self, context: torch.Tensor) -> torch.Tensor:
+        """Greedy: each unit takes its more likely value given the units before it."""
+        return self._decode(context, lambda logit: (logit > 0).float())
+
+
+HEADS = {"sigmoid": BernoulliHead, "nade": NadeHead}
