@@ -111,7 +111,7 @@ def _print_summary(summary: dict) -> None:
     table = Table("metric", "value")
     for key, value in summary.items():
         if key != "model":
-            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+            table.add_row(key, str(value) if not isinstance(value, float) or key.endswith("seconds") else f"{value:.4f}")
     out.print(table)
     out.print(f"saved {summary['model']}", soft_wrap=True)
 

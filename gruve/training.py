@@ -48,7 +48,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
 
 
-def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min") -> L.Trainer:
+def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min",
+                  gradient_clip: float | None = None) -> L.Trainer:
     """A Trainer that logs metrics to `out/metrics.csv` and keeps `out/checkpoints/{best,last}.ckpt`.
 
     With a `monitor` (a validation metric) it keeps the best epoch and stops early after
@@ -74,6 +75,7 @@ def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min")
         enable_model_summary=False,
         deterministic=False,
         log_every_n_steps=10,
+        gradient_clip_val=gradient_clip,
     )
 
 

@@ -104,3 +104,20 @@ def test_rendering_without_fluidsynth_says_how_to_install_it(tmp_path, monkeypat
     monkeypatch.setattr(shutil, "which", lambda _: None)
     with pytest.raises(RenderError, match="apt-get install fluidsynth"):
         render(tmp_path / "x.mid", tmp_path / "x.wav")
+
+
+def test_a_benchmark_name_downloads_the_authors_pickle_into_the_cache(tmp_path, monkeypatch):
+    fetched = []
+
+    def fake_download(url, dest, checksum):  # the network is not reachable from tests; the reading is real
+        fetched.append(url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        data = {split: [[[60, 64, 67], [62]]] for split in ("train", "valid", "test")}
+        dest.write_bytes(pickle.dumps(data, protocol=2))
+        return dest
+
+    monkeypatch.setattr(rolls, "download", fake_download)
+    sets = rolls.load("pianomidi", cache_dir=tmp_path)
+    assert fetched == ["http://www-etud.iro.umontreal.ca/~boulanni/Piano-midi.de.pickle"]
+    assert sets.name == "pianomidi" and sets.splits["test"][0].sum() == 4
+    assert (tmp_path / "datasets" / "pianomidi" / "Piano-midi.de.pickle").exists()

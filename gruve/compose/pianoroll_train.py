@@ -115,7 +115,7 @@ def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], Non
                         collate_fn=pad)
     valid = DataLoader(Pieces(sets.splits["valid"]), 32, collate_fn=pad)
     run = replace(run, max_epochs=run.max_epochs or 200)
-    trainer = build_trainer(run, monitor="val_loss")
+    trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0)  # the usual guard against RNN blow-ups
     started = time.time()
     trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
     seconds = time.time() - started

@@ -44,8 +44,10 @@ class NadeHead(nn.Module):
         self.size, self.hidden_size = size, hidden_size
         self.visible_bias = nn.Linear(context_size, size)  # b, from the context
         self.hidden_bias = nn.Linear(context_size, hidden_size)  # c, from the context
-        self.W = nn.Parameter(torch.randn(size, hidden_size) * 0.01)  # input weights, one row per unit
-        self.V = nn.Parameter(torch.randn(size, hidden_size) * 0.01)  # output weights, one row per unit
+        # Scaled like nn.Linear's by fan-in: a small-random start (0.01) left the units blind to each other
+        # for tens of epochs, because the gradient of each weight passes through the other.
+        self.W = nn.Parameter(torch.randn(size, hidden_size) / size ** 0.5)  # input weights, one row per unit
+        self.V = nn.Parameter(torch.randn(size, hidden_size) / hidden_size ** 0.5)  # output weights, one per unit
 
     def logits(self, context: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """The logit of p(v_d = 1 | v_<d) for every d, `(N, D)`, given the true `v`."""
