@@ -5,6 +5,7 @@ Imported only when something trains: importing Lightning costs seconds.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import platform
@@ -62,6 +63,8 @@ def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min",
     if monitor is not None and options.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=options.patience))
     callbacks.append(RichProgressBar(leave=False) if options.progress else EpochLines())
+    if options.resume:
+        callbacks.append(KeepEarlierMetrics(options.out / "metrics.csv"))
     return L.Trainer(
         default_root_dir=options.out,
         max_epochs=options.max_epochs,
@@ -85,6 +88,31 @@ class EpochLines(Callback):
     def on_train_epoch_end(self, trainer, module):
         metrics = " ".join(f"{k} {float(v):.4f}" for k, v in sorted(trainer.callback_metrics.items()))
         print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {metrics}", file=sys.stderr, flush=True)
+
+
+class KeepEarlierMetrics(Callback):
+    """Lightning's CSV logger starts `metrics.csv` afresh when a run resumes; this puts the epochs from
+    before the interruption back in front, so the log and its curves cover the whole run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.earlier = _read_rows(path)
+
+    def on_fit_end(self, trainer, module):  # called after the logger has written its last rows
+        later = _read_rows(self.path)
+        resumed_at = min((int(r["epoch"]) for r in later), default=None)
+        rows = [r for r in self.earlier if resumed_at is None or int(r["epoch"]) < resumed_at] + later
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _devices(devices: str):

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import run_cli
+from conftest import run_cli
 
 
 def _chorale(rng, steps: int) -> list[list[int]]:
@@ -119,3 +119,12 @@ def test_user_mistakes_get_one_sentence_and_no_traceback(args, phrase, trained, 
     args = [a.format(data=chorales, model=trained) for a in args]
     code, _, err = run_cli(["compose", "pianoroll", *args], capsys)
     assert code == 1 and phrase in err and "Traceback" not in err
+
+
+def test_resume_continues_a_piano_roll_run(chorales, tmp_path, capsys):
+    base = ["compose", "pianoroll", "train", str(chorales), "--hidden", "8", "--out", str(tmp_path), "--patience", "0"]
+    assert run_cli([*base, "--epochs", "2"], capsys)[0] == 0
+    code, _, err = run_cli([*base, "--epochs", "3", "--resume"], capsys)
+    assert code == 0, err
+    epochs = {line.split(",")[0] for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]}
+    assert {"0", "1", "2"} <= epochs

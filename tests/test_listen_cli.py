@@ -114,7 +114,7 @@ def test_resume_continues_from_the_last_checkpoint(tone_folder, tmp_path, capsys
     assert run_cli(["listen", "train", str(tone_folder), "--out", str(out), "--resume", *FAST], capsys)[0] == 0
     with open(out / "metrics.csv") as f:
         epochs = {int(r["epoch"]) for r in csv.DictReader(f) if r.get("val_acc")}
-    assert epochs == {1, 2}  # the resumed run went on from epoch 1 (the first run's epoch 0 log is replaced)
+    assert epochs == {0, 1, 2}  # the resumed run went on from epoch 1, and the log still has epoch 0
 
 
 def test_cross_validation_over_manifest_folds(tone_folder, tmp_path, capsys):
