@@ -328,7 +328,7 @@ def models():
             labels = meta["config"]["labels"]
             what = f"{len(labels)} labels: {', '.join(labels[:4])}{'…' if len(labels) > 4 else ''}"
             score = f"accuracy {metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else "-"
-        table.add_row(name, meta["task"], what, score, meta["training"]["data"])
+        table.add_row(name, meta["task"], what, score, meta["training"].get("corpus", meta["training"]["data"]))
     out.print(table)
 
 
