@@ -52,6 +52,17 @@ def test_malformed_sets_get_one_sentence(tmp_path, content, phrase):
         rolls.load(str(tmp_path / "bad.json"))
 
 
+def test_a_broken_mat_file_gets_one_sentence(tmp_path):
+    (tmp_path / "bad.mat").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="not a readable .mat file"):
+        rolls.load(str(tmp_path / "bad.mat"))
+
+
+def test_a_folder_holding_a_published_file_is_read_as_that_set(datasets):
+    sets = rolls.load(str(datasets / "jsb"))
+    assert sets.frames("test") == 4725
+
+
 def test_unknown_dataset_names_the_known_ones(tmp_path):
     with pytest.raises(DataError, match="jsb, nottingham, musedata, pianomidi"):
         rolls.load(str(tmp_path / "nothing-here"))

@@ -54,6 +54,8 @@ def load(spec: str, steps_per_quarter: int = 1, seed: int = 0, say: Callable[[st
     if path.is_file():
         return read_published(path, path.stem)
     if path.is_dir():
+        if not score_files(path) and any(path.glob(f"*{suffix}") for suffix in PUBLISHED_SUFFIXES):
+            return read_published(_published_file(path), path.name)
         return from_scores(path, steps_per_quarter, seed, say)
     known = ", ".join(BENCHMARK)
     raise DataError(f"{spec} is neither a file, a folder of scores, nor a known piano-roll set ({known}).")
@@ -102,8 +104,12 @@ class _SafeUnpickler(pickle.Unpickler):
 
 def _read_mat(path: Path) -> dict[str, list[np.ndarray]]:
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
-    mat = loadmat(str(path))
+    try:
+        mat = loadmat(str(path))
+    except MatReadError as error:
+        raise DataError(f"{path} is not a readable .mat file ({error}).") from None
     splits = {}
     for split in SPLITS:
         pieces = [np.asarray(r, dtype=np.uint8) for r in mat[f"{split}data"][0]]
