@@ -231,6 +231,8 @@ def pianoroll_train(
     lr: float = typer.Option(1e-3, help="Adam learning rate; halved after 5 epochs without progress."),
     weight_decay: float = typer.Option(0.0, help="AdamW weight decay."),
     transpose: int = typer.Option(0, help="Augment: shift each training piece by up to this many semitones."),
+    ema: float = typer.Option(0.0, help="Validate and keep an exponential moving average of the weights with "
+                                        "this decay per step, e.g. 0.99 (0: off)."),
     steps_per_quarter: int = typer.Option(1, help="Time steps per quarter note, for rolls built from scores."),
     epochs: Optional[int] = typer.Option(None, help="Most epochs to train (default 200)."),
     patience: int = PATIENCE,
@@ -251,7 +253,7 @@ def pianoroll_train(
     except ValueError as error:
         raise GruveError(f"{error}.") from None
     options = PianoRollOptions(data, model, hidden, layers, dropout, nade_hidden, batch_size, lr, weight_decay,
-                               transpose, steps_per_quarter, cache_dir)
+                               transpose, ema, steps_per_quarter, cache_dir)
     run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     _print_summary(train(options, run, say=err.print))
 

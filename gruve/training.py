@@ -50,16 +50,22 @@ def quiet_lightning() -> None:
 
 
 def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min",
-                  gradient_clip: float | None = None) -> L.Trainer:
+                  gradient_clip: float | None = None, ema: float = 0.0) -> L.Trainer:
     """A Trainer that logs metrics to `out/metrics.csv` and keeps `out/checkpoints/{best,last}.ckpt`.
 
     With a `monitor` (a validation metric) it keeps the best epoch and stops early after
     `patience` epochs without improvement; without one it trains for `max_epochs` and keeps the last.
+    With `ema` (a decay such as 0.99) an exponential moving average of the weights is what is validated,
+    checkpointed and kept.
     """
     quiet_lightning()
     checkpoints = ModelCheckpoint(dirpath=options.out / "checkpoints", filename="best", monitor=monitor,
                                   mode=mode, save_last=True, enable_version_counter=False)
     callbacks = [checkpoints]
+    if ema:
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        callbacks.append(EMAWeightAveraging(decay=ema))
     if monitor is not None and options.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=options.patience))
     callbacks.append(RichProgressBar(leave=False) if options.progress else EpochLines())

@@ -128,3 +128,17 @@ def test_resume_continues_a_piano_roll_run(chorales, tmp_path, capsys):
     assert code == 0, err
     epochs = {line.split(",")[0] for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]}
     assert {"0", "1", "2"} <= epochs
+
+
+def test_weight_averaging_keeps_the_averaged_weights(chorales, tmp_path, capsys):
+    import torch
+
+    from gruve import bundle
+
+    base = ["compose", "pianoroll", "train", str(chorales), "--hidden", "8", "--epochs", "2", "--lr", "0.05"]
+    assert run_cli([*base, "--out", str(tmp_path / "plain")], capsys)[0] == 0
+    assert run_cli([*base, "--ema", "0.5", "--out", str(tmp_path / "ema")], capsys)[0] == 0
+    plain, ema = (bundle.read(tmp_path / name / "model.safetensors") for name in ("plain", "ema"))
+    assert ema[0]["training"]["options"]["ema"] == 0.5
+    # same seed and data: only the averaging differs, so the kept weights must differ too
+    assert not torch.equal(plain[1]["rnn.rnn.weight_hh_l0"], ema[1]["rnn.rnn.weight_hh_l0"])

@@ -37,6 +37,7 @@ class PianoRollOptions:
     lr: float = 1e-3
     weight_decay: float = 0.0
     transpose: int = 0  # augmentation: shift each training piece by up to this many semitones
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: none)
     steps_per_quarter: int = 1  # grid for rolls built from scores
     cache_dir: Path | None = None
 
@@ -115,7 +116,7 @@ def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], Non
                         collate_fn=pad)
     valid = DataLoader(Pieces(sets.splits["valid"]), 32, collate_fn=pad)
     run = replace(run, max_epochs=run.max_epochs or 200)
-    trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0)  # the usual guard against RNN blow-ups
+    trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0, ema=options.ema)  # clip: RNN blow-ups
     started = time.time()
     trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
     seconds = time.time() - started
