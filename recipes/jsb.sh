@@ -18,6 +18,6 @@ train() {
   if [ "$ship" = ship ]; then cp "runs/$name/model.safetensors" "gruve/pretrained/$name.safetensors"; fi
   .venv/bin/gruve compose pianoroll evaluate "runs/$name" "$DATA"
 }
-train jsb-gru ship --model gru --hidden 512 --dropout 0.5 --lr 2e-3 --weight-decay 0.1
+train jsb-gru ship --model gru --hidden 512 --dropout 0.5 --lr 2e-3 --weight-decay 0.1 --ema 0.99
 train jsb-gru-nade ship --model gru-nade --hidden 256 --nade-hidden 150 --dropout 0.2 --lr 3e-3 --transpose 3
-train jsb-lstm no --model lstm --hidden 512 --dropout 0.5 --lr 2e-3 --weight-decay 0.1
+train jsb-lstm no --model lstm --hidden 512 --dropout 0.5 --lr 2e-3 --weight-decay 0.1 --ema 0.99
