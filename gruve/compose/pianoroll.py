@@ -19,6 +19,7 @@ from torch import nn
 from gruve.compose.rolls import LOWEST, NOTES
 from gruve.errors import GruveError
 from gruve.nn.heads import HEADS
+from gruve.nn.pooling import frame_mask
 from gruve.nn.recurrent import CELLS, RecurrentStack
 
 MODELS = [f"{cell}{suffix}" for cell in CELLS for suffix in ("", "-nade")]
@@ -66,19 +67,16 @@ class PianoRollModel(nn.Module):
         inputs = F.pad(rolls[:, :-1], (0, 0, 1, 0))  # shift right behind a silent start frame
         return self.dropout(self.rnn(inputs, lengths))
 
+    def real_frames(self, rolls: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The state that predicts each real frame, `(N, hidden)`, and that frame, `(N, 88)`; padding left out."""
+        mask = frame_mask(lengths, rolls.shape[1], rolls.shape[0], rolls.device)
+        return self.contexts(rolls, lengths)[mask], rolls[mask]
+
     def log_prob(self, rolls: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The log-likelihood of each frame, `(B, T)`, zero past each piece's length."""
-        mask = torch.arange(rolls.shape[1], device=rolls.device)[None] < lengths.to(rolls.device)[:, None]
+        mask = frame_mask(lengths, rolls.shape[1], rolls.shape[0], rolls.device)
         out = torch.zeros(mask.shape, device=rolls.device)
-        out[mask] = self.head.log_prob(self.contexts(rolls, lengths)[mask], rolls[mask])
-        return out
-
-    @torch.no_grad()
-    def predict_frames(self, rolls: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The most likely frame at each step given the true frames before it (for frame accuracy)."""
-        mask = torch.arange(rolls.shape[1], device=rolls.device)[None] < lengths.to(rolls.device)[:, None]
-        out = torch.zeros_like(rolls)
-        out[mask] = self.head.mode(self.contexts(rolls, lengths)[mask])
+        out[mask] = self.head.log_prob(*self.real_frames(rolls, lengths))
         return out
 
     def step(self, frame: torch.Tensor, state=None):
@@ -111,13 +109,13 @@ def score(model: PianoRollModel, pieces: list[torch.Tensor], batch_size: int = 3
     nll, frames, tp, fp, fn = 0.0, 0, 0.0, 0.0, 0.0
     with torch.no_grad():
         for start in range(0, len(pieces), batch_size):
-            rolls, lengths = pad(pieces[start : start + batch_size])
-            nll -= model.log_prob(rolls, lengths).sum().item()
-            frames += int(lengths.sum())
-            guess = model.predict_frames(rolls, lengths)
-            tp += (guess * rolls).sum().item()
-            fp += (guess * (1 - rolls)).sum().item()
-            fn += ((1 - guess) * rolls).sum().item()
+            contexts, truth = model.real_frames(*pad(pieces[start : start + batch_size]))
+            nll -= model.head.log_prob(contexts, truth).sum().item()
+            frames += len(truth)
+            guess = model.head.mode(contexts)  # the most likely frame given the true frames before it
+            tp += (guess * truth).sum().item()
+            fp += (guess * (1 - truth)).sum().item()
+            fn += ((1 - guess) * truth).sum().item()
     return {"nll": nll / frames, "accuracy": tp / max(tp + fp + fn, 1.0), "frames": frames}
 
 

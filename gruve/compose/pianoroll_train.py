@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gruve import bundle
 from gruve.compose import rolls
-from gruve.compose.pianoroll import PianoRollConfig, PianoRollModel, pad, score
+from gruve.compose.pianoroll import PianoRollConfig, PianoRollModel, evaluate, pad
 from gruve.data.sources import DataError
 from gruve.plots import training_curves
 from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
@@ -82,11 +82,10 @@ class PianoRollTask(L.LightningModule):
 
     def validation_step(self, batch, _):
         rolls_, lengths = batch
-        frames = lengths.sum()
-        self.val_nll.update(-self.model.log_prob(rolls_, lengths).sum() / frames, frames)
-        mask = torch.arange(rolls_.shape[1], device=self.device)[None] < lengths.to(self.device)[:, None]
+        contexts, truth = self.model.real_frames(rolls_, lengths)
+        self.val_nll.update(-self.model.head.log_prob(contexts, truth).mean(), len(truth))
         # frame accuracy of Bay et al. (2009), TP / (TP + FP + FN) over all frames, is the micro Jaccard index
-        self.val_acc.update(self.model.predict_frames(rolls_, lengths)[mask], rolls_[mask].long())
+        self.val_acc.update(self.model.head.mode(contexts), truth.long())
         self.log("val_loss", self.val_nll, on_epoch=True, prog_bar=True, batch_size=len(lengths))
         self.log("val_acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=len(lengths))
 
@@ -122,10 +121,8 @@ def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], Non
     seconds = time.time() - started
     load_best(trainer, task)
     metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1)}
-    for split, pieces in sets.splits.items():
-        if pieces:
-            result = score(model, [torch.from_numpy(p) for p in pieces])
-            metrics.update({f"{split}_nll": result["nll"], f"{split}_accuracy": result["accuracy"]})
+    for split, result in evaluate(model, sets).items():
+        metrics.update({f"{split}_nll": result["nll"], f"{split}_accuracy": result["accuracy"]})
     meta = {"task": "pianoroll", "config": asdict(config), "metrics": metrics,
             "training": {**provenance(options.data, options, run.seed), "corpus": sets.name}}
     path = bundle.save(run.out / "model.safetensors", model, meta)
