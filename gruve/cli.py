@@ -298,8 +298,6 @@ def pianoroll_sample(
     from gruve import bundle
     from gruve.compose.pianoroll import write_samples
 
-    if n < 1 or steps < 1:
-        raise GruveError("--n and --steps must be at least 1.")
     roll_model = bundle.load(model, task="pianoroll")
     opening = None
     if primer is not None:

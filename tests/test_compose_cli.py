@@ -113,6 +113,7 @@ def test_sample_without_fluidsynth_still_writes_midi(trained, tmp_path, capsys, 
     (["train", "/no/such/place"], "neither a file"),
     (["evaluate", "fsdd-digits", "{data}"], "is a listen model"),
     (["sample", "{model}", "--temperature", "0"], "must be above 0"),
+    (["sample", "{model}", "--n", "0"], "must be at least 1"),
     (["sample", "{model}", "--primer", "/no/such.mid"], "does not exist"),
 ])
 def test_user_mistakes_get_one_sentence_and_no_traceback(args, phrase, trained, chorales, capsys):

@@ -139,6 +139,8 @@ def write_samples(model: PianoRollModel, out: Path, n: int = 4, steps: int = 64,
     from gruve.compose.scores import write_midi
     from gruve.plots import piano_rolls
 
+    if n < 1 or steps < 1:
+        raise GruveError("--n and --steps must be at least 1.")
     if temperature <= 0:
         raise GruveError(f"--temperature must be above 0 (got {temperature}).")
     if primer is not None and len(primer) >= steps:

@@ -47,15 +47,14 @@ def load(spec: str, steps_per_quarter: int = 1, seed: int = 0, say: Callable[[st
     name, _, local = spec.partition(":")
     if name.lower() in BENCHMARK:
         path = Path(local) if local else fetch(name.lower(), cache_dir)
-        if path.is_dir():
-            path = _published_file(path)
-        return read_published(path, name.lower())
+        return read_published(_published_file(path) if path.is_dir() else path, name.lower())
     path = Path(spec)
     if path.is_file():
         return read_published(path, path.stem)
     if path.is_dir():
-        if not score_files(path) and any(path.glob(f"*{suffix}") for suffix in PUBLISHED_SUFFIXES):
-            return read_published(_published_file(path), path.name)
+        published = _published_files(path)
+        if published and not score_files(path):  # the cheap look at the top level first; a score walk only then
+            return read_published(published[0], path.name)
         return from_scores(path, steps_per_quarter, seed, say)
     known = ", ".join(BENCHMARK)
     raise DataError(f"{spec} is neither a file, a folder of scores, nor a known piano-roll set ({known}).")
@@ -67,12 +66,16 @@ def fetch(name: str, cache_dir: Path | None = None) -> Path:
                     cache_root(cache_dir) / "datasets" / name / filename, checksum=None)
 
 
+def _published_files(folder: Path) -> list[Path]:
+    """The piano-roll files at the top of `folder`, JSON first, then pickles, then .mat."""
+    return [p for suffix in PUBLISHED_SUFFIXES for p in sorted(folder.glob(f"*{suffix}"))]
+
+
 def _published_file(folder: Path) -> Path:
-    for suffix in PUBLISHED_SUFFIXES:
-        found = sorted(folder.glob(f"*{suffix}"))
-        if found:
-            return found[0]
-    raise DataError(f"{folder} holds no piano-roll file ({', '.join(PUBLISHED_SUFFIXES)}).")
+    found = _published_files(folder)
+    if not found:
+        raise DataError(f"{folder} holds no piano-roll file ({', '.join(PUBLISHED_SUFFIXES)}).")
+    return found[0]
 
 
 def read_published(path: Path, name: str) -> RollSets:
@@ -139,13 +142,12 @@ def from_scores(root: Path, steps_per_quarter: int = 1, seed: int = 0,
     files = score_files(root)
     if not files:
         raise DataError(f"no score files (MIDI, MusicXML, ABC, ...) in {root}.")
-    rolls, skipped, dropped = {}, 0, 0
+    rolls, dropped = {}, 0
     for path in files:
         try:
             roll = score_to_roll(read_score(path), steps_per_quarter)
         except DataError as error:
             say(f"skipped: {error}")
-            skipped += 1
             continue
         if roll.sum() < 2:
             dropped += 1
