@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gruve.nn.pooling import frame_mask
+
 from gruve.features import from_db, to_db
 
 
@@ -39,7 +41,7 @@ def augment(features: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor
     """
     features = features.clone()
     batch, bins, frames = features.shape
-    valid = torch.arange(frames, device=features.device)[None, :] < lengths[:, None]
+    valid = frame_mask(lengths, frames, batch, features.device)
     if config.gain_db:
         gain = (torch.rand(batch, 1, 1, device=features.device) * 2 - 1) * config.gain_db
         features = torch.where(valid[:, None], features + gain, features)

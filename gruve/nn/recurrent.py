@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from gruve.nn.pooling import frame_mask
+
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 
 
@@ -29,8 +31,7 @@ class RecurrentStack(nn.Module):
             # A forward-only layer never lets padding at the end reach a real frame, so the padded batch
             # runs as it is (packing is several times slower on a CPU); padded frames are zeroed.
             y = self.rnn(x)[0]
-            return y if lengths is None else y * (torch.arange(x.shape[1], device=x.device)[None, :, None]
-                                                    < lengths.to(x.device)[:, None, None])
+            return y if lengths is None else y * frame_mask(lengths, x.shape[1], x.shape[0], x.device)[..., None]
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         return pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
 
