@@ -37,7 +37,27 @@ class RecurrentStack(nn.Module):
 
     def step(self, x_t: torch.Tensor, state=None):
         """Advance one frame: `x_t` is `(batch, features)`; returns `(y_t, state)`."""
+        y, state = self.scan(x_t.unsqueeze(1), state)
+        return y.squeeze(1), state
+
+    def scan(self, x: torch.Tensor, state=None):
+        """Advance over a chunk of frames `x (batch, time, features)` from `state`; returns `(y, state)`.
+
+        A GRU in inference on the CPU runs the fused kernel (`gruve.nn.fused`); anything else runs torch.
+        """
         if self.bidirectional:
             raise ValueError("a bidirectional recurrent layer needs the whole sequence and cannot step")
-        y, state = self.rnn(x_t.unsqueeze(1), state)
-        return y.squeeze(1), state
+        if _can_fuse(self.rnn, x):
+            from gruve.nn.fused import fused_gru  # numba loads in 0.4 s: only when stepping
+
+            y, h = fused_gru(self.rnn).scan(x.numpy(), None if state is None else state.numpy())
+            return torch.from_numpy(y), torch.from_numpy(h)
+        return self.rnn(x, state)
+
+
+def _can_fuse(rnn: nn.Module, x: torch.Tensor) -> bool:
+    """Whether `rnn` over `x` can take the fused path: an eval-mode GRU without gradients, on CPU float32,
+    not being traced for export (the exported graph must hold torch's operators)."""
+    return (isinstance(rnn, nn.GRU) and not rnn.training and not torch.is_grad_enabled()
+            and x.device.type == "cpu" and x.dtype == torch.float32
+            and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()))
