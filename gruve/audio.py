@@ -8,6 +8,7 @@ the file and say why.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,7 @@ class AudioError(GruveError, ValueError):
 
 def load(path: str | os.PathLike, sr: int) -> np.ndarray:
     """Read `path`, mix down to mono and resample to `sr`; return float32 samples `y`."""
-    path = Path(path)
-    if path.is_dir():
-        raise AudioError(f"{path} is a directory, not an audio file.")
-    if not path.exists():
-        raise AudioError(f"{path} does not exist.")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path} is empty (0 bytes).")
+    path = _existing_file(path)
     try:
         y, file_sr = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
@@ -46,6 +41,34 @@ def load(path: str | os.PathLike, sr: int) -> np.ndarray:
     if file_sr != sr:
         y = soxr.resample(y, file_sr, sr, quality="HQ")
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def blocks(path: str | os.PathLike, sr: int, block_seconds: float = 0.1) -> Iterator[np.ndarray]:
+    """Read `path` a block at a time as mono float32 at `sr`, resampling as it goes: for streams."""
+    path = _existing_file(path)
+    try:
+        file = sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None
+    with file:
+        resampler = soxr.ResampleStream(file.samplerate, sr, 1, dtype="float32") if file.samplerate != sr else None
+        size = max(1, int(block_seconds * file.samplerate))
+        for block in file.blocks(size, dtype="float32", always_2d=True):
+            y = block.mean(axis=1)
+            yield y if resampler is None else resampler.resample_chunk(y)
+        if resampler is not None:
+            yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path} is a directory, not an audio file.")
+    if not path.exists():
+        raise AudioError(f"{path} does not exist.")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path} is empty (0 bytes).")
+    return path
 
 
 def _reason(error: Exception) -> str:

@@ -182,6 +182,58 @@ def listen_predict(
         raise typer.Exit(1)
 
 
+@listen.command("stream")
+def listen_stream(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    source: str = typer.Option("mic", "--input", "-i", help="An audio file; - for raw signed 16-bit mono PCM at the "
+                                                            "model's sample rate on standard input; or mic."),
+    hop_ms: float = typer.Option(250.0, help="Milliseconds of audio read per update (the model still steps every "
+                                             "recurrent frame, e.g. 40 ms for the digit model)."),
+    threshold: float = typer.Option(0.5, help="Report an event only when its top probability reaches this."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per event and line."),
+):
+    """Classify audio as it arrives, carrying the model's state from frame to frame. The stream is cut into
+    segments as long as the model's window, and each segment's label is printed as soon as it ends (time in
+    seconds from the start). Bidirectional models cannot stream."""
+    import time
+
+    import torch
+
+    from gruve import bundle
+    from gruve.audio import blocks
+    from gruve.listen.stream import events, microphone_blocks, raw_pcm_blocks
+
+    if hop_ms <= 0:
+        raise GruveError("--hop-ms must be more than 0.")
+    classifier = bundle.load(model, task="listen")
+    torch.set_num_threads(1)  # a stream's operations are small: threads cost more than they give
+    sr, seconds = classifier.config.features.sr, hop_ms / 1000
+    if source == "mic":
+        audio_blocks = microphone_blocks(sr, seconds)
+    elif source == "-":
+        audio_blocks = raw_pcm_blocks(sr, seconds)
+    else:
+        audio_blocks = blocks(source, sr, seconds)
+    samples = 0
+
+    def counted(stream):
+        nonlocal samples
+        for block in stream:
+            samples += len(block)
+            yield block
+
+    start = time.perf_counter()
+    for event in events(classifier, counted(audio_blocks), threshold):
+        if as_json:
+            print(json.dumps(event.to_dict()), flush=True)
+        else:
+            out.print(f"{event.start:8.2f} – {event.end:8.2f} s  {event.label}  {event.probability:.3f}", highlight=False)
+    elapsed = time.perf_counter() - start
+    if samples:
+        err.print(f"streamed {samples / sr:.2f} s of audio in {elapsed:.2f} s "
+                  f"(real-time factor {elapsed / (samples / sr):.4f})", highlight=False)
+
+
 def _print_predictions(predictions) -> None:
     table = Table("file", "label", "probability")
     for p in predictions:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -79,7 +80,11 @@ class LogMel(nn.Module):
         self.register_buffer("filters", torch.from_numpy(mel_filters(config)), persistent=False)
 
     def power(self, y: torch.Tensor) -> torch.Tensor:
-        """Mel power spectrogram (before the log)."""
+        """Mel power spectrogram (before the log), `(batch, n_mels, frames)`."""
+        if torch.onnx.is_in_onnx_export():  # ONNX's STFT takes no complex numbers: frame by hand
+            half = self.config.n_fft // 2
+            frames = F.pad(y, (half, half)).unfold(-1, self.config.n_fft, self.config.hop_length)
+            return self.frame_power(frames).transpose(1, 2)
         spec = torch.stft(
             y,
             n_fft=self.config.n_fft,
@@ -90,6 +95,18 @@ class LogMel(nn.Module):
             return_complex=True,
         )
         return torch.matmul(self.filters, spec.real**2 + spec.imag**2)
+
+    def frame_power(self, frames: torch.Tensor) -> torch.Tensor:
+        """Mel power of raw frames `(..., n_fft)`, `(..., n_mels)`: the streaming path, equal to `power`'s frames."""
+        frames = frames * self.window
+        if torch.onnx.is_in_onnx_export():  # the DFT as two real matrix products
+            n = torch.arange(self.config.n_fft, dtype=torch.float64)
+            angle = 2 * math.pi * torch.outer(n, n[: self.config.n_fft // 2 + 1]) / self.config.n_fft
+            power = (frames @ angle.cos().float()) ** 2 + (frames @ angle.sin().float()) ** 2
+        else:
+            spec = torch.fft.rfft(frames)
+            power = spec.real**2 + spec.imag**2
+        return power @ self.filters.T
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return to_db(self.power(y), self.config.amin)

@@ -30,6 +30,7 @@ class ConvFrontEnd(nn.Module):
             }))
             previous, bins = width, bins // 2
         self.blocks = nn.ModuleList(blocks)
+        self.n_mels = n_mels
         self.time_pool = tuple(time_pool)
         self.stride = math.prod(time_pool)
         self.output_size = previous * bins
@@ -45,7 +46,32 @@ class ConvFrontEnd(nn.Module):
             x = F.pad(x, (0, self.stride - x.shape[-1]))
         x = x.unsqueeze(1)
         for block in self.blocks:
-            x = F.pad(x, (2, 0))  # two frames of the past for a kernel 3 wide: causal in time
-            x = block["pool"](F.relu(block["norm"](block["conv"](x))))
+            x = self._block(block, F.pad(x, (2, 0)))  # two frames of the past for a kernel 3 wide: causal
+        return self._frames(x)
+
+    def initial_context(self, batch: int) -> list[torch.Tensor]:
+        """The past each block sees before the first frame of a stream: two frames of zeros, as `forward` pads."""
+        shapes, previous, bins = [], 1, self.n_mels
+        for block in self.blocks:
+            shapes.append((batch, previous, bins, 2))
+            previous, bins = block["conv"].out_channels, bins // 2
+        return [torch.zeros(shape) for shape in shapes]
+
+    def scan(self, x: torch.Tensor, context: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """`forward` over a chunk of a stream, `x (batch, n_mels, time)` with time a multiple of `stride`,
+        continuing from `context` (each block's last two input frames); returns the frames and the new context."""
+        x, new_context = x.unsqueeze(1), []
+        for block, past in zip(self.blocks, context):
+            x = torch.cat([past, x], dim=-1)
+            new_context.append(x[..., -2:])
+            x = self._block(block, x)
+        return self._frames(x), new_context
+
+    @staticmethod
+    def _block(block: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
+        return block["pool"](F.relu(block["norm"](block["conv"](x))))
+
+    @staticmethod
+    def _frames(x: torch.Tensor) -> torch.Tensor:
         batch, channels, bins, time = x.shape
         return x.permute(0, 3, 1, 2).reshape(batch, time, channels * bins)

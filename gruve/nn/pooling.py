@@ -15,6 +15,10 @@ def frame_mask(lengths: torch.Tensor | None, num_frames: int, batch: int, device
 
 
 class MeanPool(nn.Module):
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Every frame weighs the same: the mean is a softmax pooling over equal scores."""
+        return x.new_zeros(x.shape[:-1])
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         weights = mask.to(x.dtype).unsqueeze(-1)
         return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)
@@ -27,6 +31,26 @@ class AttentionPool(nn.Module):
         super().__init__()
         self.score = nn.Linear(size, 1)
 
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score(x).squeeze(-1)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        scores = self.score(x).squeeze(-1).masked_fill(~mask, float("-inf"))
+        scores = self.scores(x).masked_fill(~mask, float("-inf"))
         return (torch.softmax(scores, dim=1).unsqueeze(-1) * x).sum(1)
+
+
+def running_pool(scores: torch.Tensor, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor, torch.Tensor]):
+    """The softmax-pooled vector after each frame of a chunk, continuing a stream: an online softmax.
+
+    `scores (batch, time)` weigh frames `x (batch, time, features)`; `state` is the running maximum score
+    `(batch, 1)`, denominator `(batch, 1)` and numerator `(batch, features)`, which start at a very negative
+    number, zero and zero. Returns `(pooled (batch, time, features), state)`; `pooled[:, t]` equals pooling
+    every frame so far (a test checks against `AttentionPool` and `MeanPool`).
+    """
+    top, denominator, numerator = state
+    new_top = torch.maximum(top, scores.max(dim=1, keepdim=True).values)
+    carry = torch.exp(top - new_top)
+    weights = torch.exp(scores - new_top)
+    denominators = denominator * carry + torch.cumsum(weights, dim=1)
+    numerators = (numerator * carry)[:, None] + torch.cumsum(weights[..., None] * x, dim=1)
+    return numerators / denominators[..., None], (new_top, denominators[:, -1:], numerators[:, -1])
