@@ -364,6 +364,23 @@ def pianoroll_sample(
         out.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
 
+@app.command("export")
+def export_model(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    path: Path = typer.Argument(..., help="Where to write, e.g. digits.onnx; a streaming model also gets "
+                                          "digits.stream.onnx beside it."),
+):
+    """Write a listen model as ONNX, features inside: waveform (batch, samples) in, class probabilities out,
+    with labels and feature parameters in the file's metadata. A model that can stream also gets its
+    streaming step, with its state as inputs and outputs. Each file is checked against the torch model
+    with onnxruntime before it is kept."""
+    from gruve import bundle
+    from gruve.export import export
+
+    for target, difference in export(bundle.load(model), path):
+        out.print(f"wrote {target} (onnxruntime matches torch to {difference:.1e})", highlight=False)
+
+
 @app.command("models")
 def models():
     """List the pretrained models shipped with gruve, with what they do and how well."""

@@ -80,33 +80,24 @@ class LogMel(nn.Module):
         self.register_buffer("filters", torch.from_numpy(mel_filters(config)), persistent=False)
 
     def power(self, y: torch.Tensor) -> torch.Tensor:
-        """Mel power spectrogram (before the log), `(batch, n_mels, frames)`."""
-        if torch.onnx.is_in_onnx_export():  # ONNX's STFT takes no complex numbers: frame by hand
-            half = self.config.n_fft // 2
-            frames = F.pad(y, (half, half)).unfold(-1, self.config.n_fft, self.config.hop_length)
-            return self.frame_power(frames).transpose(1, 2)
-        spec = torch.stft(
-            y,
-            n_fft=self.config.n_fft,
-            hop_length=self.config.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )
-        return torch.matmul(self.filters, spec.real**2 + spec.imag**2)
+        """Mel power spectrogram (before the log), `(batch, n_mels, frames)`, frames centred as librosa's."""
+        half = self.config.n_fft // 2
+        return self.uncentred_power(F.pad(y, (half, half)))
 
-    def frame_power(self, frames: torch.Tensor) -> torch.Tensor:
-        """Mel power of raw frames `(..., n_fft)`, `(..., n_mels)`: the streaming path, equal to `power`'s frames."""
-        frames = frames * self.window
-        if torch.onnx.is_in_onnx_export():  # the DFT as two real matrix products
-            n = torch.arange(self.config.n_fft, dtype=torch.float64)
-            angle = 2 * math.pi * torch.outer(n, n[: self.config.n_fft // 2 + 1]) / self.config.n_fft
-            power = (frames @ angle.cos().float()) ** 2 + (frames @ angle.sin().float()) ** 2
+    def uncentred_power(self, y: torch.Tensor) -> torch.Tensor:
+        """Mel power of the frames that start at sample 0 of `y` and every `hop_length` after, with no
+        padding: what a stream computes from its buffer."""
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        if torch.onnx.is_in_onnx_export():  # ONNX's STFT takes no complex numbers: a strided convolution
+            n = torch.arange(n_fft, dtype=torch.float64)
+            angle = 2 * math.pi * torch.outer(n[: n_fft // 2 + 1], n) / n_fft
+            kernels = (torch.cat([angle.cos(), angle.sin()]) * self.window.double()).float()[:, None]
+            real, imag = F.conv1d(y[:, None], kernels, stride=hop).chunk(2, dim=1)
+            power = real**2 + imag**2
         else:
-            spec = torch.fft.rfft(frames)
+            spec = torch.stft(y, n_fft=n_fft, hop_length=hop, window=self.window, center=False, return_complex=True)
             power = spec.real**2 + spec.imag**2
-        return power @ self.filters.T
+        return torch.matmul(self.filters, power)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return to_db(self.power(y), self.config.amin)

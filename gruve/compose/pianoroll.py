@@ -50,6 +50,8 @@ class PianoRollConfig:
 class PianoRollModel(nn.Module):
     """p(frame_t | frames_<t); the first frame is predicted from a silent start frame."""
 
+    task = "pianoroll"
+
     def __init__(self, config: PianoRollConfig):
         super().__init__()
         self.config = config

@@ -153,6 +153,39 @@ class AudioClassifier(nn.Module):
         starts, probs = self.window_probabilities(features)
         return self._prediction(str(path), starts, probs, features.shape[1], top_k)
 
+    def onnx_graphs(self) -> list:
+        """What `gruve export` writes: the classifier (waveform in, probabilities out) and, for models that
+        can stream, the streaming step with its state in and out (see `gruve.listen.stream`)."""
+        from gruve.export import Graph
+        from gruve.listen.stream import StreamingClassifier
+
+        sr = self.config.features.sr
+        meta = {"labels": self.labels, "features": self.config.features.to_dict(),
+                "architecture": self.config.architecture, "window_seconds": self.config.window}
+        graphs = [Graph("", _Probabilities(self), (torch.randn(2, sr),), ["waveform"], ["probabilities"],
+                        {"waveform": {0: "batch", 1: "samples"}, "probabilities": {0: "batch"}}, meta,
+                        check=[(torch.randn(3, int(2.3 * sr)),)])]
+        if self.recurrent.bidirectional:
+            return graphs
+        stream = StreamingClassifier(self)
+        names = stream.state_names()
+        state = stream.initial_state(2)
+        state[0] = torch.randn_like(state[0])
+        batch_axis = {name: {1 if name in ("hidden", "cell") else 0: "batch"} for name in names}
+        usage = (f"Feed samples in multiples of chunk_samples; each chunk gives one probability vector per "
+                 f"recurrent frame. Start every state at zeros, pool_max at -1e30, and tail at n_fft/2 zeros "
+                 f"followed by the first n_fft/2 - hop_length samples; states *_out feed the next call. Restart "
+                 f"the states (not the tail) every segment_frames frames to classify windows as gruve does.")
+        graphs.append(Graph(
+            "stream", stream, (torch.randn(2, 3 * stream.chunk), *state), ["samples", *names],
+            ["probabilities", *(f"{name}_out" for name in names)],
+            {"samples": {0: "batch", 1: "samples"}, "probabilities": {0: "batch", 1: "frames"}, **batch_axis,
+             **{f"{name}_out": axes for name, axes in batch_axis.items()}},
+            {**meta, "chunk_samples": stream.chunk, "state_names": names,
+             "segment_frames": max(1, self.config.window_frames // stream.stride), "usage": usage},
+            check=[(torch.randn(1, 7 * stream.chunk), *stream.initial_state(1))]))
+        return graphs
+
     def _prediction(self, path: str, starts: list[int], probs: torch.Tensor, total: int, top_k: int) -> Prediction:
         clip = probs.mean(0)
         values, indices = clip.topk(min(top_k, len(self.labels)))
@@ -166,3 +199,14 @@ class AudioClassifier(nn.Module):
                 end = min(start + size, total)
                 timeline.append((round(start * seconds, 3), round(end * seconds, 3), self.labels[best], float(p[best])))
         return Prediction(path, top, timeline)
+
+
+class _Probabilities(nn.Module):
+    """The exported classifier: class probabilities rather than logits."""
+
+    def __init__(self, model: AudioClassifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(y), dim=-1)

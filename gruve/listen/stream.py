@@ -72,10 +72,12 @@ class StreamingClassifier(nn.Module):
         split = len(state) - 3 - self.recurrent_states
         tail, conv, recurrent, pool = state[0], list(state[1:split]), state[split:-3], state[-3:]
         audio = torch.cat([tail, samples], dim=1)
-        frames = audio.unfold(1, features.n_fft, features.hop_length)
-        x = (to_db(model.features.frame_power(frames), features.amin) - model.feature_mean) / model.feature_std
+        db = to_db(model.features.uncentred_power(audio), features.amin)
+        x = (db - model.feature_mean[:, None]) / model.feature_std[:, None]
         if self.frontend is not None:
-            x, conv = self.frontend.scan(x.transpose(1, 2), conv)
+            x, conv = self.frontend.scan(x, conv)
+        else:
+            x = x.transpose(1, 2)
         h, recurrent = model.recurrent.scan(x, recurrent if self.recurrent_states == 2 else recurrent[0])
         pooled, pool = running_pool(model.pool.scores(h), h, tuple(pool))
         recurrent = list(recurrent) if self.recurrent_states == 2 else [recurrent]

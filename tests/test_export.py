@@ -1,0 +1,70 @@
+"""ONNX export: onnxruntime gives what torch gives, for the whole classifier and for its streaming step."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from conftest import ROOT, run_cli, tone
+from gruve import audio, bundle
+from gruve.export import export
+from gruve.listen.stream import NEGATIVE, Stream
+from test_stream import make
+
+
+def session(path) -> onnxruntime.InferenceSession:
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("architecture", ["crnn", "gru", "lstm", "bigru"])
+def test_exported_classifier_matches_torch_on_any_batch_and_length(architecture, tmp_path):
+    model = make(architecture)
+    written = [path for path, _ in export(model, tmp_path / "m.onnx")]
+    assert written[0] == tmp_path / "m.onnx"
+    assert len(written) == (1 if architecture == "bigru" else 2)  # a bidirectional model cannot stream
+    y = np.stack([tone(300, 1.3, 8000), tone(2000, 1.3, 8000, seed=1), tone(900, 1.3, 8000, seed=2)])
+    got = session(written[0]).run(None, {"waveform": y})[0]
+    with torch.inference_mode():
+        expected = torch.softmax(model(torch.from_numpy(y)), -1).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    meta = {p.key: p.value for p in onnx.load(written[0]).metadata_props}
+    assert json.loads(meta["labels"]) == ["a", "b", "c"]
+    assert json.loads(meta["features"])["n_mels"] == 32 and meta["gruve_task"] == "listen"
+
+
+def test_the_exported_streaming_step_streams_a_real_recording_as_gruve_does(tmp_path):
+    model = bundle.load("fsdd-digits")
+    _, (step_path, _) = export(model, tmp_path / "digits.onnx")
+    meta = {p.key: p.value for p in onnx.load(step_path).metadata_props}
+    features, chunk = json.loads(meta["features"]), json.loads(meta["chunk_samples"])
+    names, segment = json.loads(meta["state_names"]), json.loads(meta["segment_frames"])
+    y = np.concatenate([audio.load(path, 8000) for path in sorted((ROOT / "examples" / "digits").glob("*.wav"))])
+
+    # The start the metadata documents: zeros, pool_max at -1e30, the tail primed with the first samples.
+    state = {i.name: np.zeros([1 if isinstance(d, str) else d for d in i.shape], np.float32)  # batch 1
+             for i in session(step_path).get_inputs() if i.name != "samples"}
+    state["pool_max"][:] = NEGATIVE
+    half, tail = features["n_fft"] // 2, features["n_fft"] - features["hop_length"]
+    state["tail"][0] = np.concatenate([np.zeros(half, np.float32), y[: tail - half]])
+    rest, step, got = y[tail - half:], session(step_path), []
+    for start in range(0, segment * chunk, 5 * chunk):  # one segment, five frames per call
+        probabilities, *new_state = step.run(None, {**state, "samples": rest[None, start:start + 5 * chunk]})
+        state.update(zip(names, new_state))
+        got.append(probabilities[0])
+
+    stream = Stream(model, keep_frames=True)
+    stream.feed(y)
+    np.testing.assert_allclose(np.concatenate(got)[:segment], stream.frame_probabilities()[:segment], atol=1e-4)
+
+
+def test_export_cli_writes_both_graphs_and_refuses_what_it_cannot(capsys, tmp_path):
+    code, out, _ = run_cli(["export", "fsdd-digits", str(tmp_path / "digits.onnx")], capsys)
+    assert code == 0 and "digits.onnx" in out and "digits.stream.onnx" in out
+    assert (tmp_path / "digits.stream.onnx").is_file()
+    for args, message in [(["fsdd-digits", str(tmp_path / "digits.txt")], "should end in .onnx"),
+                          (["jsb-gru", str(tmp_path / "jsb.onnx")], "no ONNX export yet")]:
+        code, _, err = run_cli(["export", *args], capsys)
+        assert code == 1 and message in err and "Traceback" not in err
