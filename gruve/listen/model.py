@@ -172,10 +172,10 @@ class AudioClassifier(nn.Module):
         state = stream.initial_state(2)
         state[0] = torch.randn_like(state[0])
         batch_axis = {name: {1 if name in ("hidden", "cell") else 0: "batch"} for name in names}
-        usage = (f"Feed samples in multiples of chunk_samples; each chunk gives one probability vector per "
-                 f"recurrent frame. Start every state at zeros, pool_max at -1e30, and tail at n_fft/2 zeros "
-                 f"followed by the first n_fft/2 - hop_length samples; states *_out feed the next call. Restart "
-                 f"the states (not the tail) every segment_frames frames to classify windows as gruve does.")
+        usage = ("Feed samples in multiples of chunk_samples; each chunk gives one probability vector per "
+                 "recurrent frame. Start every state at zeros, pool_max at -1e30, and tail at n_fft/2 zeros "
+                 "followed by the first n_fft/2 - hop_length samples; states *_out feed the next call. Restart "
+                 "the states (not the tail) every segment_frames frames to classify windows as gruve does.")
         graphs.append(Graph(
             "stream", stream, (torch.randn(2, 3 * stream.chunk), *state), ["samples", *names],
             ["probabilities", *(f"{name}_out" for name in names)],
