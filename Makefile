@@ -33,6 +33,7 @@ $(STAMP): pyproject.toml
 		$(BIN)/pip install "$(TORCH_CPU)" || $(BIN)/pip install torch --index-url $(TORCH_CPU_INDEX); \
 	fi
 	$(BIN)/pip install -e ".[test]"
+	$(BIN)/python -c "from gruve.nn.fused import compile_kernels; compile_kernels()"
 	touch $(STAMP)
 
 demo: setup
@@ -41,6 +42,8 @@ demo: setup
 	$(BIN)/gruve listen predict fsdd-speakers examples/digits
 	$(BIN)/gruve listen predict esc10 examples/esc10 -k 2
 	$(BIN)/gruve compose pianoroll sample jsb-gru-nade --n 2 --steps 32 --out runs/demo-chorales
+	$(BIN)/gruve listen stream fsdd-digits --input examples/digits/sequence_2_0_4_8_6.wav
+	$(BIN)/gruve export fsdd-digits runs/demo-export/fsdd-digits.onnx
 
 test: setup
 	$(BIN)/python -m pytest

@@ -39,6 +39,15 @@ def _tanh(x):
 @numba.njit(fastmath=True, cache=True)
 def _affine(v: np.ndarray, w: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
     """`out = v @ w.T + bias` for `v (batch, n)`: each weight row is read once for the whole batch."""
+    if v.shape[0] == 1:  # the common case, written out: about 15% faster at hidden 256
+        x, o = v[0], out[0]
+        for r in range(w.shape[0]):
+            row = w[r]
+            acc = np.float32(0.0)
+            for c in range(x.shape[0]):
+                acc += row[c] * x[c]
+            o[r] = acc + bias[r]
+        return
     for r in range(w.shape[0]):
         row = w[r]
         for b in range(v.shape[0]):
@@ -102,9 +111,9 @@ class FusedGRU:
         batch, steps, _ = x.shape
         h = np.zeros((len(self.layers), batch, self.hidden_size), np.float32) if h is None else h.copy()
         layer_input = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=np.float32)
-        for i, weights in enumerate(self.layers):
+        for i, (w_ih, b_ih, w_hh, b_hh) in enumerate(self.layers):
             out = np.empty((steps, batch, self.hidden_size), np.float32)
-            gru_layer(layer_input, h[i], *weights, out)
+            gru_layer(layer_input, h[i], w_ih, b_ih, w_hh, b_hh, out)
             layer_input = out
         return layer_input.transpose(1, 0, 2), h
 
@@ -117,3 +126,9 @@ def fused_gru(gru: nn.GRU) -> FusedGRU:
         cached = (version, FusedGRU(gru))
         gru._gruve_fused = cached
     return cached[1]
+
+
+def compile_kernels() -> None:
+    """Compile the kernels once (numba caches them beside this file), so their first use is quick:
+    `make setup` runs this, as compiling takes about ten seconds."""
+    FusedGRU(nn.GRU(2, 2, batch_first=True)).scan(np.zeros((1, 1, 2), np.float32))

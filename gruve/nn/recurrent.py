@@ -47,17 +47,19 @@ class RecurrentStack(nn.Module):
         """
         if self.bidirectional:
             raise ValueError("a bidirectional recurrent layer needs the whole sequence and cannot step")
-        if _can_fuse(self.rnn, x):
+        rnn = self.rnn
+        if _can_fuse(rnn, x):
             from gruve.nn.fused import fused_gru  # numba loads in 0.4 s: only when stepping
 
-            y, h = fused_gru(self.rnn).scan(x.numpy(), None if state is None else state.numpy())
+            y, h = fused_gru(rnn).scan(x.numpy(), None if state is None else state.numpy())
             return torch.from_numpy(y), torch.from_numpy(h)
-        return self.rnn(x, state)
+        return rnn(x, state)
 
 
 def _can_fuse(rnn: nn.Module, x: torch.Tensor) -> bool:
     """Whether `rnn` over `x` can take the fused path: an eval-mode GRU without gradients, on CPU float32,
-    not being traced for export (the exported graph must hold torch's operators)."""
-    return (isinstance(rnn, nn.GRU) and not rnn.training and not torch.is_grad_enabled()
+    not being traced for export (the exported graph must hold torch's operators; the TorchScript ONNX
+    exporter traces, torch.export compiles)."""
+    return (not torch.is_grad_enabled() and type(rnn) is nn.GRU and not rnn.training
             and x.device.type == "cpu" and x.dtype == torch.float32
-            and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()))
+            and not torch.jit.is_tracing() and not torch.compiler.is_compiling())
