@@ -370,10 +370,11 @@ def export_model(
     path: Path = typer.Argument(..., help="Where to write, e.g. digits.onnx; a streaming model also gets "
                                           "digits.stream.onnx beside it."),
 ):
-    """Write a listen model as ONNX, features inside: waveform (batch, samples) in, class probabilities out,
-    with labels and feature parameters in the file's metadata. A model that can stream also gets its
-    streaming step, with its state as inputs and outputs. Each file is checked against the torch model
-    with onnxruntime before it is kept."""
+    """Write a model as ONNX, with what it needs to run in the file's metadata. A listen model: waveform
+    (batch, samples) in, class probabilities out, features inside; one that can stream also gets its
+    streaming step, with its state as inputs and outputs. A piano-roll model: one sampling step (last
+    frame, state and uniform noise in; next frame and state out). Each file is checked against the torch
+    model with onnxruntime before it is kept."""
     from gruve import bundle
     from gruve.export import export
 

@@ -7,7 +7,7 @@ NADE over the notes of the next frame on the GRU state, as RNN-NADE does (Boulan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -85,6 +85,24 @@ class PianoRollModel(nn.Module):
         """Feed one frame `(B, 88)`; returns the context for the next frame and the new state."""
         return self.rnn.step(frame, state)
 
+    def onnx_graphs(self) -> list:
+        """What `gruve export` writes: one sampling step (see `_SampleStep`), the NADE or sigmoid output inside."""
+        from gruve.export import Graph
+
+        names = ["hidden", "cell"] if self.config.cell == "lstm" else ["hidden"]
+        state = [torch.zeros(self.config.layers, 2, self.config.hidden) for _ in names]
+        frame, noise, temperature = torch.randint(0, 2, (2, NOTES)).float(), torch.rand(2, NOTES), torch.ones(1)
+        axes = {"frame": {0: "batch"}, "noise": {0: "batch"}, "next_frame": {0: "batch"},
+                **{n: {1: "batch"} for n in names}, **{f"{n}_out": {1: "batch"} for n in names}}
+        usage = ("Start from a silent frame and zero states; each call samples the next frame, drawing unit d as "
+                 "noise[d] < p(unit d); feed next_frame and the *_out states back.")
+        check = (torch.zeros(1, NOTES), *(torch.randn(self.config.layers, 1, self.config.hidden) for _ in names),
+                 torch.rand(1, NOTES), torch.full((1,), 0.7))
+        return [Graph("", _SampleStep(self), (frame, *state, noise, temperature),
+                      ["frame", *names, "noise", "temperature"], ["next_frame", *(f"{n}_out" for n in names)], axes,
+                      {"config": asdict(self.config),
+                       "notes": f"{NOTES} keys from MIDI note {LOWEST}", "usage": usage}, check=[check])]
+
     @torch.no_grad()
     def sample(self, steps: int, n: int = 1, temperature: float = 1.0, seed: int | None = None,
                primer: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,6 +120,22 @@ class PianoRollModel(nn.Module):
             frame = self.head.sample(context, temperature, generator)
             frames.append(frame)
         return torch.stack(frames[:steps], dim=1)
+
+
+class _SampleStep(nn.Module):
+    """One generation step for export: the last frame and the state in, the next sampled frame and the
+    state out; `noise (batch, 88)` is uniform in [0, 1) and `temperature` a one-element tensor."""
+
+    def __init__(self, model: PianoRollModel):
+        super().__init__()
+        self.model = model
+        self.lstm = model.config.cell == "lstm"
+
+    def forward(self, frame: torch.Tensor, *rest: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        *state, noise, temperature = rest
+        context, state = self.model.step(frame, tuple(state) if self.lstm else state[0])
+        state = list(state) if self.lstm else [state]
+        return (self.model.head.sample(context, temperature, noise=noise), *state)
 
 
 def score(model: PianoRollModel, pieces: list[torch.Tensor], batch_size: int = 32) -> dict:

@@ -2,6 +2,8 @@
 
 Each head has the same three verbs: `log_prob(context, v)`, `sample(context, temperature)` and
 `mode(context)` (the most likely vector, or a greedy approximation where the exact one is intractable).
+`sample` draws each unit as `noise < p` from uniform `noise` (from the generator, or given, so an
+exported graph samples exactly as torch does).
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ class BernoulliHead(nn.Module):
         """`context (N, C)`, `v (N, D)` in {0, 1}; the log-likelihood of each row, `(N,)`."""
         return -F.binary_cross_entropy_with_logits(self.logits(context), v, reduction="none").sum(-1)
 
-    def sample(self, context: torch.Tensor, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        p = torch.sigmoid(self.logits(context) / temperature)
-        return torch.bernoulli(p, generator=generator)
+    def sample(self, context: torch.Tensor, temperature: float | torch.Tensor = 1.0,
+               generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        noise = _uniform(context, self.logits.out_features, generator) if noise is None else noise
+        return (noise < torch.sigmoid(self.logits(context) / temperature)).float()
 
     def mode(self, context: torch.Tensor) -> torch.Tensor:
         return (self.logits(context) > 0).float()
@@ -60,24 +62,28 @@ class NadeHead(nn.Module):
         return -F.binary_cross_entropy_with_logits(self.logits(context, v), v, reduction="none").sum(-1)
 
     def _decode(self, context: torch.Tensor, choose) -> torch.Tensor:
+        """Unit by unit: `choose(d, logit)` sets unit d, which then shapes the hidden layer of the rest."""
         b, a = self.visible_bias(context), self.hidden_bias(context)
-        v = torch.zeros_like(b)
+        units = []
         for d in range(self.size):
-            logit = b[:, d] + torch.sigmoid(a) @ self.V[d]
-            v[:, d] = choose(logit)
-            a = a + v[:, d : d + 1] * self.W[d]
-        return v
+            units.append(choose(d, b[:, d] + torch.sigmoid(a) @ self.V[d]))
+            a = a + units[-1][:, None] * self.W[d]
+        return torch.stack(units, dim=1)
 
     @torch.no_grad()
-    def sample(self, context: torch.Tensor, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        return self._decode(context, lambda logit: torch.bernoulli(torch.sigmoid(logit / temperature),
-                                                                   generator=generator))
+    def sample(self, context: torch.Tensor, temperature: float | torch.Tensor = 1.0,
+               generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        noise = _uniform(context, self.size, generator) if noise is None else noise
+        return self._decode(context, lambda d, logit: (noise[:, d] < torch.sigmoid(logit / temperature)).float())
 
     @torch.no_grad()
     def mode(self, context: torch.Tensor) -> torch.Tensor:
         """Greedy: each unit takes its more likely value given the units before it."""
-        return self._decode(context, lambda logit: (logit > 0).float())
+        return self._decode(context, lambda d, logit: (logit > 0).float())
+
+
+def _uniform(context: torch.Tensor, size: int, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(context.shape[0], size, generator=generator, device=context.device)
 
 
 HEADS = {"sigmoid": BernoulliHead, "nade": NadeHead}
