@@ -202,6 +202,7 @@ def listen_stream(
     from gruve import bundle
     from gruve.audio import blocks
     from gruve.listen.stream import events, microphone_blocks, raw_pcm_blocks
+    from gruve.nn.fused import compile_kernels
 
     if hop_ms <= 0:
         raise GruveError("--hop-ms must be more than 0.")
@@ -214,6 +215,7 @@ def listen_stream(
         audio_blocks = raw_pcm_blocks(sr, seconds)
     else:
         audio_blocks = blocks(source, sr, seconds)
+    compile_kernels()  # numba loads its compiled GRU kernel (about 0.7 s) before the clock starts
     samples = 0
 
     def counted(stream):
