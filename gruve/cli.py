@@ -381,7 +381,7 @@ def export_model(
     from gruve.export import export
 
     for target, difference in export(bundle.load(model), path):
-        out.print(f"wrote {target} (onnxruntime matches torch to {difference:.1e})", highlight=False)
+        out.print(f"wrote {target} (onnxruntime matches torch to {difference:.1e})", highlight=False, soft_wrap=True)
 
 
 @app.command("models")
