@@ -20,7 +20,8 @@ from gruve.errors import GruveError
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SUFFIX = ".safetensors"
-TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.compose.pianoroll:PianoRollModel"}
+TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.compose.pianoroll:PianoRollModel",
+         "compose": "gruve.compose.lm:MusicLM"}
 
 
 class BundleError(GruveError):

@@ -36,6 +36,9 @@ DATA_HELP = ("A folder with one sub-folder per class, a CSV manifest (path,label
              "corpus NAME[:PATH] (fsdd, esc10, esc50, urbansound8k, speechcommands-v1/v2, gtzan); without PATH "
              "the corpus is downloaded into the cache.")
 MODEL_HELP = "A model file (.safetensors), a training run folder, or the name of a shipped model (see `gruve models`)."
+CORPUS_HELP = ("A folder of MIDI / MusicXML / ABC / Humdrum scores (searched recursively), or a known corpus: bach "
+               "(the chorales inside music21), groove[:PATH] (Groove MIDI drums, with styles and its split), "
+               "jsb[:PATH] or nottingham[:PATH] (the Boulanger-Lewandowski sets); without PATH it is downloaded.")
 ROLLS_HELP = ("A piano-roll set: jsb, nottingham, musedata or pianomidi (downloaded into the cache), NAME:PATH for a "
               "local copy, a published .json / .pickle / .mat file, or a folder of MIDI / MusicXML / ABC scores.")
 
@@ -268,6 +271,83 @@ def expand_files(specs: list[str]) -> list[str]:
     if not files:
         raise GruveError(f"no audio files in {' '.join(specs)}.")
     return files
+
+
+@compose.command("train")
+def compose_train(
+    corpus: str = typer.Argument(..., help=CORPUS_HELP),
+    out_dir: Path = typer.Option(Path("runs/compose"), "--out", help="Run folder: checkpoints, metrics.csv, "
+                                                                     "curves.png, model.safetensors."),
+    tokenizer: str = typer.Option("REMI", help="MidiTok tokenization: REMI, TSD, MIDILike or Structured."),
+    hidden: int = typer.Option(256, help="GRU units per layer (also the token embedding size: the output is tied)."),
+    layers: int = typer.Option(2, help="GRU layers."),
+    dropout: float = typer.Option(0.3, help="Dropout on embeddings, between layers and on the output."),
+    condition: Optional[str] = typer.Option(None, help="A label of the corpus to condition on, e.g. style for groove; "
+                                                       "then generate takes --condition style=VALUE."),
+    window: int = typer.Option(256, help="Tokens per training window."),
+    batch_size: int = typer.Option(32, help="Windows per batch."),
+    lr: float = typer.Option(2e-3, help="AdamW learning rate; halved after 2 epochs without progress."),
+    transpose: int = typer.Option(5, help="Augment: transpose pitched pieces by up to this many semitones."),
+    tempo: int = typer.Option(2, help="Augment: move tempo tokens by up to this many steps."),
+    epochs: Optional[int] = typer.Option(None, help="Most epochs to train (default 100)."),
+    patience: int = typer.Option(6, help="Stop after this many epochs without a better validation NLL (0: never)."),
+    seed: int = SEED,
+    resume: bool = RESUME,
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    strategy: str = STRATEGY,
+    precision: Optional[str] = PRECISION,
+    cache_dir: Optional[Path] = CACHE_DIR,
+):
+    """Train a GRU language model on a corpus of scores (MidiTok tokens); prints the held-out NLL per token and
+    perplexity on the valid and test pieces."""
+    from gruve.compose.lm_train import LMOptions, train
+    from gruve.compose.tokens import build
+
+    build(tokenizer)  # an unknown tokenizer is refused before any data is read
+    options = LMOptions(corpus, tokenizer, hidden, layers, dropout, condition, window, batch_size, lr,
+                        transpose=transpose, tempo=tempo, cache_dir=cache_dir)
+    run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
+    _print_summary(train(options, run, say=err.print))
+
+
+@compose.command("generate")
+def compose_generate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    n: int = typer.Option(4, "--n", help="How many pieces."),
+    bars: Optional[int] = typer.Option(16, help="Bars per piece (the primer's included)."),
+    tokens: Optional[int] = typer.Option(None, help="Tokens per piece instead of --bars."),
+    temperature: float = typer.Option(1.0, help="Below 1: safer, more repetitive; above 1: wilder."),
+    top_k: int = typer.Option(0, help="Sample only among the k likeliest tokens (0: all)."),
+    top_p: float = typer.Option(0.95, help="Sample only among the likeliest tokens that together hold this "
+                                           "probability (1: all)."),
+    seed: int = typer.Option(0, help="The same seed gives the same music."),
+    primer: Optional[Path] = typer.Option(None, help="A MIDI or score file whose opening bars the pieces continue."),
+    primer_bars: int = typer.Option(2, help="How many bars of --primer to keep."),
+    condition: Optional[str] = typer.Option(None, help="LABEL=VALUE the model was trained on, e.g. style=funk."),
+    out_dir: Path = typer.Option(Path("runs/generated"), "--out", help="Where sample-N.mid/.wav and samples.png go."),
+):
+    """Generate new pieces; writes each as MIDI and WAV (through FluidSynth) and a piano-roll PNG of them all."""
+    from gruve import bundle
+    from gruve.compose.lm import Controls, write_pieces
+    from gruve.compose.tokens import primer_ids
+
+    lm = bundle.load(model, task="compose")
+    value = None
+    if condition is not None:
+        label, _, value = condition.partition("=")
+        if label != lm.config.condition or not value:
+            raise GruveError(f"--condition must be {lm.config.condition or 'LABEL'}=VALUE for this model"
+                             + ("." if lm.config.condition else "; it was trained without one."))
+    start = primer_ids(lm.tokenizer, primer, primer_bars) if primer is not None else None
+    controls = Controls(n, None if tokens else bars, tokens or 4096, temperature, top_k, top_p, seed, start, value)
+    pieces = lm.generate(controls)
+    titles = [f"sample {i} (temperature {temperature}, top-p {top_p}, seed {seed}"
+              + (f", {condition}" if condition else "") + ")" for i in range(1, n + 1)]
+    written, validity = write_pieces(lm, pieces, out_dir, titles, say=err.print)
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+    err.print(f"{sum(len(p) for p in pieces):,} tokens; {sum(validity) / len(validity):.1%} of them decode", highlight=False)
 
 
 @pianoroll.command("train")

@@ -170,10 +170,8 @@ def write_samples(model: PianoRollModel, out: Path, n: int = 4, steps: int = 64,
                   seed: int = 0, primer: np.ndarray | None = None, qpm: float = 100.0,
                   say: Callable[[str], None] = print) -> list[Path]:
     """Sample `n` pieces and write each as MIDI and WAV (where FluidSynth is there), plus one PNG of them all."""
-    from gruve.compose.render import RenderError, render
+    from gruve.compose.render import write_music
     from gruve.compose.rolls import roll_to_score
-    from gruve.compose.scores import write_midi
-    from gruve.plots import piano_rolls
 
     if n < 1 or steps < 1:
         raise GruveError("--n and --steps must be at least 1.")
@@ -181,21 +179,7 @@ def write_samples(model: PianoRollModel, out: Path, n: int = 4, steps: int = 64,
         raise GruveError(f"--temperature must be above 0 (got {temperature}).")
     if primer is not None and len(primer) >= steps:
         raise GruveError(f"the primer is {len(primer)} steps long; ask for more --steps than that.")
-    out.mkdir(parents=True, exist_ok=True)
     pieces = model.sample(steps, n, temperature, seed, None if primer is None else torch.from_numpy(primer))
-    pieces = pieces.to(torch.uint8).numpy()
-    written, render_error = [], None
-    for i, roll in enumerate(pieces, 1):
-        midi = write_midi(roll_to_score(roll, model.config.steps_per_quarter, qpm), out / f"sample-{i}.mid")
-        written.append(midi)
-        if render_error is None:
-            try:
-                written.append(render(midi, midi.with_suffix(".wav")))
-            except RenderError as error:
-                render_error = error
-    if render_error is not None:
-        say(f"MIDI written, but no WAV: {render_error}")
+    scores = [roll_to_score(roll, model.config.steps_per_quarter, qpm) for roll in pieces.to(torch.uint8).numpy()]
     titles = [f"sample {i} (temperature {temperature}, seed {seed})" for i in range(1, n + 1)]
-    written.append(piano_rolls(list(pieces), out / "samples.png", titles, LOWEST,
-                               0 if primer is None else len(primer)))
-    return written
+    return write_music(scores, out, titles, say, 0 if primer is None else len(primer), model.config.steps_per_quarter)

@@ -1,4 +1,5 @@
-"""MIDI to sound: FluidSynth with a General MIDI soundfont (the set-up installs both on Debian)."""
+"""MIDI to sound: FluidSynth with a General MIDI soundfont (the set-up installs both on Debian), and the
+writing of generated pieces as MIDI, WAV and a piano-roll picture."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from gruve.errors import GruveError
 
@@ -54,3 +56,28 @@ def render(midi: Path, wav: Path, sr: int = 44100, gain: float = 0.6) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return wav
+
+
+def write_music(scores: list, out: Path, titles: list[str], say: Callable[[str], None] = print,
+                primer_steps: int = 0, steps_per_quarter: int = 4) -> list[Path]:
+    """Write each score as `sample-N.mid` and, where FluidSynth is there, `sample-N.wav` (a missing
+    FluidSynth is said once, and the MIDI is still written), then one piano-roll PNG of them all."""
+    from gruve.compose.rolls import LOWEST, score_to_roll
+    from gruve.compose.scores import write_midi
+    from gruve.plots import piano_rolls
+
+    out.mkdir(parents=True, exist_ok=True)
+    written, render_error = [], None
+    for i, score in enumerate(scores, 1):
+        midi = write_midi(score, out / f"sample-{i}.mid")
+        written.append(midi)
+        if render_error is None:
+            try:
+                written.append(render(midi, midi.with_suffix(".wav")))
+            except RenderError as error:
+                render_error = error
+    if render_error is not None:
+        say(f"MIDI written, but no WAV: {render_error}")
+    rolls = [score_to_roll(score, steps_per_quarter, drums=True) for score in scores]
+    written.append(piano_rolls(rolls, out / "samples.png", titles, LOWEST, primer_steps))
+    return written

@@ -165,10 +165,11 @@ def from_scores(root: Path, steps_per_quarter: int = 1, seed: int = 0,
                     {s: sorted(parts[s]) for s in SPLITS})
 
 
-def score_to_roll(score, steps_per_quarter: int = 1) -> np.ndarray:
-    """The keys sounding at each step of a `steps_per_quarter` grid; notes shorter than a step keep one."""
+def score_to_roll(score, steps_per_quarter: int = 1, drums: bool = False) -> np.ndarray:
+    """The keys sounding at each step of a `steps_per_quarter` grid; notes shorter than a step keep one.
+    Drum parts are left out unless `drums` (their pitches name instruments, not keys)."""
     grid = score.resample(tpq=steps_per_quarter, min_dur=1)
-    notes = [n for track in grid.tracks if not track.is_drum for n in track.notes
+    notes = [n for track in grid.tracks if drums or not track.is_drum for n in track.notes
              if LOWEST <= n.pitch < LOWEST + NOTES]
     roll = np.zeros((max((n.time + n.duration for n in notes), default=0), NOTES), dtype=np.uint8)
     for n in notes:

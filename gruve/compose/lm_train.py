@@ -1,0 +1,209 @@
+"""Training the music language model: token windows, the LightningModule, held-out NLL per token, and the
+`train` verb."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch.utils.data import DataLoader, Dataset
+
+from gruve import bundle
+from gruve.compose import corpus as corpora
+from gruve.compose import tokens
+from gruve.compose.lm import LMConfig, MusicLM
+from gruve.data.sources import DataError
+from gruve.plots import training_curves
+from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
+
+CHUNK = 1024  # tokens read at once when scoring whole pieces; the state carries across chunks
+
+
+@dataclass
+class LMOptions:
+    """What to train; every option has a default that trains a sound model on a small corpus."""
+
+    corpus: str
+    tokenizer: str = "REMI"
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.3
+    condition: str | None = None  # a label of the corpus to condition on, e.g. style for groove
+    window: int = 256  # tokens per training window
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    transpose: int = 5  # augmentation: shift pitched pieces by up to this many semitones
+    tempo: int = 2  # augmentation: shift tempo tokens by up to this many steps
+    cache_dir: Path | None = None
+
+
+@dataclass
+class Encoded:
+    """A corpus split as token ids (BOS ... EOS) and each piece's condition index (0 when unconditioned)."""
+
+    ids: list[np.ndarray]
+    conditions: list[int]
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(i) - 1 for i in self.ids)  # predicted tokens: all but the first
+
+
+class Windows(Dataset):
+    """Training windows: every epoch, each piece gives one random window per `window` tokens it holds."""
+
+    def __init__(self, data: Encoded, window: int, augment: tokens.Augmenter, seed: int):
+        self.data, self.window, self.augment = data, window, augment
+        self.index = [i for i, ids in enumerate(data.ids) for _ in range(math.ceil((len(ids) - 1) / window))]
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, i):
+        piece = self.index[i]
+        ids = self.data.ids[piece]
+        start = int(self.rng.integers(0, max(1, len(ids) - self.window)))
+        ids = self.augment(ids[start:start + self.window + 1], self.rng)
+        return torch.from_numpy(ids), self.data.conditions[piece]
+
+
+class Whole(Dataset):
+    """Whole pieces, for an exact NLL per token."""
+
+    def __init__(self, data: Encoded):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data.ids)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.data.ids[i]), self.data.conditions[i]
+
+
+def collate(pad: int):
+    def batch(items):
+        lengths = torch.tensor([len(ids) for ids, _ in items])
+        ids = torch.full((len(items), int(lengths.max())), pad, dtype=torch.long)
+        for row, (piece, _) in enumerate(items):
+            ids[row, :len(piece)] = piece
+        return ids, lengths, torch.tensor([c for _, c in items])
+    return batch
+
+
+def nll_sum(model: MusicLM, ids: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor,
+            chunk: int | None = None) -> tuple[torch.Tensor, int]:
+    """Summed NLL of every real token after the first, and how many; in chunks with the state carried."""
+    chunk = chunk or ids.shape[1]
+    targets = ids[:, 1:]
+    mask = torch.arange(targets.shape[1], device=ids.device)[None] < (lengths[:, None] - 1)
+    total, state = ids.new_zeros((), dtype=torch.float), None
+    for start in range(0, targets.shape[1], chunk):
+        logits, state = model(ids[:, start:start + chunk], condition, state)
+        step_targets = targets[:, start:start + chunk]
+        loss = F.cross_entropy(logits[:, :step_targets.shape[1]].transpose(1, 2), step_targets, reduction="none")
+        total = total + (loss * mask[:, start:start + chunk]).sum()
+    return total, int(mask.sum())
+
+
+class LMTask(L.LightningModule):
+    def __init__(self, model: MusicLM, lr: float, weight_decay: float):
+        super().__init__()
+        self.model, self.lr, self.weight_decay = model, lr, weight_decay
+        self.val_nll = torchmetrics.MeanMetric()  # weighted by tokens: NLL per token over all valid tokens
+
+    def training_step(self, batch, _):
+        ids, lengths, condition = batch
+        total, count = nll_sum(self.model, ids, lengths, condition)
+        loss = total / max(count, 1)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(lengths))
+        return loss
+
+    def validation_step(self, batch, _):
+        ids, lengths, condition = batch
+        total, count = nll_sum(self.model, ids, lengths, condition, CHUNK)
+        self.val_nll.update(total / max(count, 1), count)
+        self.log("val_loss", self.val_nll, on_epoch=True, prog_bar=True, batch_size=len(lengths))
+
+    def on_validation_epoch_end(self):
+        self.log("val_ppl", math.exp(min(float(self.val_nll.compute()), 50.0)), prog_bar=True)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
+
+
+def encode(pieces: list[corpora.Piece], tokenizer, condition: str | None, values: list[str]) -> Encoded:
+    bos, eos = tokenizer.vocab["BOS_None"], tokenizer.vocab["EOS_None"]
+    ids = [np.concatenate([[bos], tokens.encode(tokenizer, p.score), [eos]]).astype(np.int64) for p in pieces]
+    conditions = [values.index(p.labels[condition]) if condition else 0 for p in pieces]
+    return Encoded(ids, conditions)
+
+
+@torch.inference_mode()
+def held_out_nll(model: MusicLM, data: Encoded, batch_size: int = 8) -> dict:
+    """NLL per token (and perplexity) of whole pieces, pooled over every token."""
+    model.eval()
+    total, count = 0.0, 0
+    for ids, lengths, condition in DataLoader(Whole(data), batch_size, collate_fn=collate(model.special("PAD"))):
+        nll, n = nll_sum(model, ids, lengths, condition, CHUNK)
+        total, count = total + float(nll), count + n
+    nll = total / max(count, 1)
+    return {"nll_per_token": round(nll, 4), "perplexity": round(math.exp(nll), 3), "tokens": count}
+
+
+def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
+    """Train on `options.corpus`, write `run.out/model.safetensors`, and score it on the valid and test pieces."""
+    L.seed_everything(run.seed, workers=True, verbose=False)
+    corpus = corpora.load(options.corpus, run.seed, say, options.cache_dir)
+    values = []
+    if options.condition:
+        values = corpus.label_values(options.condition)
+        if not values or any(options.condition not in p.labels for p in corpus.pieces):
+            known = sorted({k for p in corpus.pieces for k in p.labels}) or ["none"]
+            raise DataError(f"not every piece of {corpus.name} has a {options.condition!r} label; "
+                            f"its labels: {', '.join(known)}.")
+    tokenizer = tokens.build(options.tokenizer)
+    data = {split: encode(corpus.split(split), tokenizer, options.condition, values) for split in ("train", "valid", "test")}
+    if not data["train"].ids or not data["valid"].ids:
+        raise DataError(f"{options.corpus} needs pieces in both its train and valid parts.")
+    config = LMConfig(options.tokenizer, tokens.to_json(tokenizer), len(tokenizer), options.hidden, options.layers,
+                      options.dropout, options.condition, values, corpus.drums)
+    model = MusicLM(config)
+    model._tokenizer = tokenizer
+    say(f"training a {options.layers}x{options.hidden} GRU on {corpus.name} ({options.tokenizer}, {len(tokenizer)} tokens): "
+        f"{len(data['train'].ids)} train pieces ({data['train'].tokens:,} tokens), {len(data['valid'].ids)} valid, "
+        f"{len(data['test'].ids)} test; {sum(p.numel() for p in model.parameters()):,} parameters")
+    run.out.mkdir(parents=True, exist_ok=True)
+    augment = tokens.Augmenter(tokenizer, 0 if corpus.drums else options.transpose, options.tempo)
+    pad = tokenizer.vocab["PAD_None"]
+    loader = DataLoader(Windows(data["train"], options.window, augment, run.seed), options.batch_size, shuffle=True,
+                        collate_fn=collate(pad))
+    valid = DataLoader(Whole(data["valid"]), 8, collate_fn=collate(pad))
+    run = replace(run, max_epochs=run.max_epochs or 100)
+    trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0)
+    task = LMTask(model, options.lr, options.weight_decay)
+    started = time.time()
+    trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
+    seconds = time.time() - started
+    load_best(trainer, task)
+    metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1)}
+    for split in ("valid", "test"):
+        if data[split].ids:
+            metrics.update({f"{split}_{k}": v for k, v in held_out_nll(model, data[split]).items()})
+    meta = {"task": "compose", "config": asdict(config), "metrics": metrics,
+            "training": {**provenance(options.corpus, options, run.seed), "corpus": corpus.name,
+                         "skipped": len(corpus.skipped), "dropped": corpus.dropped}}
+    path = bundle.save(run.out / "model.safetensors", model, meta)
+    training_curves(run.out / "metrics.csv", run.out / "curves.png")
+    return {"model": str(path), **metrics}

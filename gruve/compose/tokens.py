@@ -1,0 +1,139 @@
+"""MidiTok tokens for the music language model: the tokenizer and its JSON form (kept in the model
+bundle), scores to token ids, augmentation done on the ids, and ids back to a score.
+
+All parts of a score are merged into one stream (chorale voices, drum kit pieces): the tokenizers here
+write one sequence, and the model reads one.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gruve.errors import GruveError
+
+TOKENIZERS = ("REMI", "TSD", "MIDILike", "Structured")
+
+
+def build(kind: str = "REMI"):
+    """A tokenizer of `kind` with tempo and time-signature tokens (so tempo can be augmented and kept)."""
+    import miditok
+
+    if kind not in TOKENIZERS:
+        raise GruveError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}.")
+    config = miditok.TokenizerConfig(use_tempos=True, num_tempos=32, tempo_range=(40, 250),
+                                     use_time_signatures=kind != "Structured")
+    return getattr(miditok, kind)(config)
+
+
+def to_json(tokenizer) -> dict:
+    """The tokenizer's full configuration, as MidiTok saves it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tokenizer.json"
+        tokenizer.save(path)
+        return json.loads(path.read_text())
+
+
+def from_json(kind: str, params: dict):
+    import miditok
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tokenizer.json"
+        path.write_text(json.dumps(params))
+        return getattr(miditok, kind)(params=path)
+
+
+def encode(tokenizer, score) -> np.ndarray:
+    """Token ids of every note of `score`, its parts merged into one stream."""
+
+    sequences = tokenizer.encode(_merged(score))
+    sequence = sequences[0] if isinstance(sequences, list) else sequences
+    return np.asarray(sequence.ids, dtype=np.int64)
+
+
+def primer_ids(tokenizer, path: Path, bars: int) -> np.ndarray:
+    """The token ids of the first `bars` bars of a score file, to continue from."""
+    from gruve.compose.scores import read_score
+
+    if bars < 1:
+        raise GruveError("--primer-bars must be at least 1.")
+    ids = encode(tokenizer, read_score(path))
+    bar = tokenizer.vocab.get("Bar_None")
+    starts = np.flatnonzero(ids == bar) if bar is not None else np.array([], dtype=int)
+    return ids[: starts[bars]] if len(starts) > bars else ids
+
+
+def _merged(score):
+    from symusic import Score, Track
+
+    merged = Score(score.ticks_per_quarter)
+    merged.tempos, merged.time_signatures = score.tempos, score.time_signatures
+    drums = bool(score.tracks) and all(track.is_drum for track in score.tracks)
+    track = Track(program=0, is_drum=drums)
+    for part in score.tracks:
+        track.notes.extend(part.notes)
+    track.notes.sort()
+    merged.tracks.append(track)
+    return merged
+
+
+def decode(tokenizer, ids: np.ndarray | list[int], drums: bool = False):
+    """A score from token ids, and the share of the ids that decode (MidiTok's grammar check).
+
+    Ids that break the grammar (a duration with no pitch before it, say) are skipped by the decoder; a
+    sequence it still cannot read is cut at the longest prefix it can.
+    """
+    from miditok import TokSequence
+
+    ids = [int(i) for i in ids]
+    validity = 1.0 - float(tokenizer.tokens_errors(TokSequence(ids=list(ids)))) if ids else 0.0
+    for end in (len(ids), *range(len(ids) - 1, -1, -max(1, len(ids) // 20))):
+        try:
+            score = tokenizer.decode([TokSequence(ids=ids[:end])])
+            break
+        except Exception:  # MidiTok raises KeyError, ValueError or IndexError on what it cannot read
+            continue
+    else:
+        score = tokenizer.decode([TokSequence(ids=[])])
+    for track in score.tracks:
+        track.is_drum = drums
+    return score, validity
+
+
+class Augmenter:
+    """Transposition and tempo change done on token ids, by lookup tables over the vocabulary.
+
+    A piece is transposed only by amounts that keep every note on the tokenizer's pitch range; drum
+    pieces are never transposed (their pitches name instruments).
+    """
+
+    def __init__(self, tokenizer, transpose: int = 0, tempo: int = 0):
+        vocab = tokenizer.vocab
+        size = len(vocab)
+        self.transpose, self.tempo = transpose, tempo
+        pitch = {int(t.split("_")[1]): i for t, i in vocab.items() if t.startswith("Pitch_")}
+        tempos = sorted((float(t.split("_")[1]), i) for t, i in vocab.items() if t.startswith("Tempo_"))
+        self.pitch_ids = np.array(sorted(pitch.values()))
+        self.shifts = {}
+        for k in range(-transpose, transpose + 1):
+            table = np.arange(size)
+            for p, i in pitch.items():
+                table[i] = pitch.get(p + k, -1)
+            self.shifts[k] = table
+        self.tempo_tables = {}
+        for k in range(-tempo, tempo + 1):
+            table = np.arange(size)
+            for j, (_, i) in enumerate(tempos):
+                table[i] = tempos[min(max(j + k, 0), len(tempos) - 1)][1]
+            self.tempo_tables[k] = table
+
+    def __call__(self, ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.transpose:
+            allowed = [k for k, table in self.shifts.items() if (table[ids] >= 0).all()]
+            ids = self.shifts[int(rng.choice(allowed))][ids]
+        if self.tempo:
+            ids = self.tempo_tables[int(rng.integers(-self.tempo, self.tempo + 1))][ids]
+        return ids
