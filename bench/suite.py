@@ -2,8 +2,9 @@
 
 Rows: log-mel against librosa; a training epoch on FSDD from the feature cache against a loader that
 calls librosa per clip; a GRU step (hidden 256, batch 1) in the fused kernel against a torch loop and
-onnxruntime; the streaming real-time factor of the shipped digit model; CLI cold start; peak memory of
-training and of predict. Times are medians of repeats; the machine is shared, so compare within a run.
+onnxruntime; the streaming real-time factor of the shipped digit model; music sampling speed against
+re-reading the prefix, and `compose generate`'s wall time; CLI cold start; peak memory of training and
+of predict. Times are medians of repeats; the machine is shared, so compare within a run.
 
 Usage: .venv/bin/python bench/suite.py [--data DATASETS] [--only NAME ...] [--quick]
 DATASETS holds fsdd/ (default $GRUVE_DATASETS or ../shared/datasets); rows that need it are left out
@@ -208,6 +209,42 @@ def streaming(args) -> list[list[str]]:
     return rows
 
 
+def compose(args) -> list[list[str]]:
+    """Sampling speed of the shipped `bach-chorales` model at batch 1, against re-reading the whole prefix for
+    every token, and the wall time of `gruve compose generate bach-chorales` with its defaults."""
+    from gruve import bundle
+    from gruve.compose.lm import Controls, Sampler
+
+    torch.set_num_threads(1)
+    model = bundle.load("bach-chorales")
+    sampler = Sampler(model)
+    count = 500 if args.quick else 2000
+    fast = median_time(lambda: sampler.run(Controls(n=1, bars=None, tokens=count, top_p=1.0, seed=0)), 3)
+    produced = len(sampler.run(Controls(n=1, bars=None, tokens=count, top_p=1.0, seed=0))[0])
+    naive_count = 100 if args.quick else 300
+    rng = np.random.default_rng(0)
+
+    def naive():  # what a model without a carried state does: the whole prefix again for each new token
+        ids = [model.special("BOS")]
+        with torch.inference_mode():
+            for _ in range(naive_count):
+                logits, _ = model(torch.tensor([ids]))
+                p = torch.softmax(logits[0, -1], -1).numpy().astype(np.float64)
+                ids.append(int(rng.choice(len(p), p=p / p.sum())))
+
+    slow = median_time(naive, 3)
+    ours, theirs = produced / fast, naive_count / slow
+    rows = [row(f"compose sampling, `bach-chorales`, batch 1, one thread ({produced} tokens; naive: {naive_count})",
+                f"{ours:,.0f} tokens/s", f"re-reading the prefix {theirs:,.0f} tokens/s", ours / theirs,
+                ">= 5,000 tokens/s")]
+    out = tempfile.mkdtemp(prefix="gruve-bench-")
+    seconds = median_time(lambda: subprocess.run([GRUVE, "compose", "generate", "bach-chorales", "--out", out],
+                                                 check=True, capture_output=True), 1 if args.quick else 3)
+    rows.append(row("`gruve compose generate bach-chorales` (4 pieces: MIDI, WAV, PNG), from start", f"{seconds:.1f} s",
+                    "", None, "< 10 s"))
+    return rows
+
+
 def cold_start(args) -> list[list[str]]:
     commands = {"gruve --help": ([GRUVE, "--help"], "< 0.5 s"),
                 "gruve listen predict fsdd-digits clip.wav": ([GRUVE, "listen", "predict", "fsdd-digits",
@@ -242,8 +279,8 @@ subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subpr
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
 
 
-BENCHMARKS = {"logmel": logmel, "epoch": epoch, "step": gru_step, "stream": streaming, "startup": cold_start,
-              "memory": peak_memory}
+BENCHMARKS = {"logmel": logmel, "epoch": epoch, "step": gru_step, "stream": streaming, "compose": compose,
+              "startup": cold_start, "memory": peak_memory}
 
 
 def main() -> None:

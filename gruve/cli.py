@@ -350,6 +350,45 @@ def compose_generate(
     err.print(f"{sum(len(p) for p in pieces):,} tokens; {sum(validity) / len(validity):.1%} of them decode", highlight=False)
 
 
+@compose.command("evaluate")
+def compose_evaluate(
+    source: str = typer.Argument(..., help="A model (generates --n pieces to measure) or a folder of MIDI / "
+                                           "score files (e.g. what generate wrote)."),
+    reference: str = typer.Option(..., help="The corpus to compare with (as for train); its --split pieces are used."),
+    split: str = typer.Option("test", help="Which part of the reference: test, valid or train."),
+    n: int = typer.Option(20, "--n", help="Pieces to generate when SOURCE is a model."),
+    bars: int = typer.Option(16, help="Bars per generated piece."),
+    seed: int = typer.Option(0, help="Seed of generation and of the shuffled baseline."),
+    out_dir: Path = typer.Option(Path("runs/evaluation"), "--out", help="Where evaluation.json, pieces.csv and "
+                                                                        "distributions.png go."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    cache_dir: Optional[Path] = CACHE_DIR,
+):
+    """How close generated music is to a corpus: pitch classes, range, density, inter-onset intervals, polyphony,
+    repetition and groove consistency, each as the overlapping area (OA, higher is closer) and KL divergence of
+    Yang and Lerch (2018), beside a baseline of the reference's own tokens shuffled; for a model also the share
+    of its tokens that decode and its NLL per token on the reference pieces."""
+    from gruve.compose.evaluate import evaluate
+
+    report = evaluate(source, reference, out_dir, split, n, bars, seed, say=err.print, cache_dir=cache_dir)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    table = Table("metric", "OA", "KL", "OA shuffled", "KL shuffled", "closer than shuffled",
+                  title=f"{source} against {report['reference']}")
+    for name, row in report["metrics"].items():
+        table.add_row(name, f"{row['model']['oa']:.3f}", f"{row['model']['kl']:.3f}", f"{row['shuffled']['oa']:.3f}",
+                      f"{row['shuffled']['kl']:.3f}", "yes" if row["closer"] else "no")
+    out.print(table)
+    if "held_out" in report:
+        held, generated = report["held_out"], report["generated"]
+        out.print(f"NLL per token on the reference pieces {held['nll_per_token']:.4f} (perplexity "
+                  f"{held['perplexity']:.3f}, {held['tokens']:,} tokens); {generated['validity']:.1%} of the "
+                  f"{generated['tokens']:,} generated tokens decode", highlight=False)
+    out.print(f"wrote {out_dir / 'evaluation.json'}, {out_dir / 'pieces.csv'} and {out_dir / 'distributions.png'}",
+              highlight=False)
+
+
 @pianoroll.command("train")
 def pianoroll_train(
     data: str = typer.Argument(..., help=ROLLS_HELP),

@@ -64,7 +64,7 @@ def piano_rolls(rolls: list[np.ndarray], path: Path, titles: list[str], lowest: 
         keys = np.flatnonzero(roll.any(0)) if roll.any() else np.array([39])
         low, high = max(int(keys.min()) - 2, 0), min(int(keys.max()) + 3, roll.shape[1])
         ax.imshow(roll[:, low:high].T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
-                  extent=(0, roll.shape[0], lowest + low - 0.5, lowest + high - 0.5))
+                  extent=(0, max(roll.shape[0], 1), lowest + low - 0.5, lowest + high - 0.5))
         if primer_steps:
             ax.axvspan(0, primer_steps, color="tab:blue", alpha=0.12, label="primer")
             ax.legend(loc="upper right", fontsize=7)

@@ -132,3 +132,18 @@ def test_a_benchmark_name_downloads_the_authors_pickle_into_the_cache(tmp_path, 
     assert fetched == ["http://www-etud.iro.umontreal.ca/~boulanni/Piano-midi.de.pickle"]
     assert sets.name == "pianomidi" and sets.splits["test"][0].sum() == 4
     assert (tmp_path / "datasets" / "pianomidi" / "Piano-midi.de.pickle").exists()
+
+
+def test_midi_that_lasts_for_hours_is_not_rendered(tmp_path):
+    from symusic import Note, Score, Tempo, Track
+
+    from gruve.compose.render import RenderError, render
+
+    score = Score(480)
+    score.tracks.append(Track(program=0))
+    score.tracks[0].notes.append(Note(0, 480, 60, 80))
+    score.tempos.append(Tempo(480 * 100_000, 120.0))  # an event a day later
+    score.dump_midi(str(tmp_path / "long.mid"))
+    with pytest.raises(RenderError, match="minutes"):
+        render(tmp_path / "long.mid", tmp_path / "long.wav")
+    assert not (tmp_path / "long.wav").exists()

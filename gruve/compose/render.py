@@ -35,13 +35,21 @@ def find_soundfont() -> Path:
                       "to an .sf2 file).")
 
 
+MAX_MINUTES = 15  # longer MIDI is not rendered: a broken file can ask for days of silence
+
+
 def render(midi: Path, wav: Path, sr: int = 44100, gain: float = 0.6) -> Path:
     """Render `midi` to a WAV file at `sr` through FluidSynth; the file appears whole or not at all."""
+    import symusic
+
     fluidsynth = shutil.which("fluidsynth")
     if fluidsynth is None:
         raise RenderError("FluidSynth is not installed (Debian: apt-get install fluidsynth fluid-soundfont-gm), "
                           "so no WAV was written.")
     soundfont = find_soundfont()
+    minutes = symusic.Score(str(midi)).to("second").end() / 60
+    if minutes > MAX_MINUTES:
+        raise RenderError(f"{midi} lasts {minutes:,.0f} minutes, more than the {MAX_MINUTES} gruve renders.")
     handle, tmp = tempfile.mkstemp(dir=wav.parent, suffix=".wav")
     os.close(handle)
     try:

@@ -100,7 +100,10 @@ def decode(tokenizer, ids: np.ndarray | list[int], drums: bool = False):
         score = tokenizer.decode([TokSequence(ids=[])])
     for track in score.tracks:
         track.is_drum = drums
-    return score, validity
+    # Tempo or time-signature tokens out of place can leave events far past the music (hours of silence
+    # to render): the piece ends where its last note ends.
+    end = max((note.time + note.duration for track in score.tracks for note in track.notes), default=0)
+    return score.clip(0, end + 1, clip_end=False), validity
 
 
 class Augmenter:

@@ -1,0 +1,260 @@
+"""The music language model: corpora, tokens, the model and its sampler, training and generating as a user
+does, and export of its step."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime
+import pytest
+import symusic
+import torch
+
+from conftest import run_cli
+from gruve.compose import corpus as corpora
+from gruve.compose import tokens
+from gruve.compose.lm import Controls, LMConfig, MusicLM, Sampler, sample
+from gruve.compose.lm_train import Encoded, held_out_nll
+from gruve.data.sources import DataError
+from gruve.errors import GruveError
+
+
+def melody(rng: np.random.Generator, bars: int = 4, low: int = 60) -> symusic.Score:
+    """A made-up tune in C major, a note or a two-note chord on each eighth."""
+    score = symusic.Score(480)
+    track = symusic.Track(program=0)
+    scale = [0, 2, 4, 5, 7, 9, 11, 12]
+    for step in range(bars * 8):
+        pitch = low + scale[int(rng.integers(0, 8))]
+        track.notes.append(symusic.Note(step * 240, 240, pitch, 80))
+        if step % 4 == 0:
+            track.notes.append(symusic.Note(step * 240, 480, pitch - 12, 70))
+    score.tracks.append(track)
+    return score
+
+
+@pytest.fixture(scope="module")
+def score_folder(tmp_path_factory):
+    """Twenty tunes in two sub-folders, one broken file and one one-note piece."""
+    root = tmp_path_factory.mktemp("scores")
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        folder = root / ("high" if i % 2 else "low")
+        folder.mkdir(exist_ok=True)
+        melody(rng, low=72 if i % 2 else 55).dump_midi(str(folder / f"tune{i}.mid"))
+    (root / "broken.mid").write_bytes(b"not a midi file")
+    single = symusic.Score(480)
+    single.tracks.append(symusic.Track(program=0))
+    single.tracks[0].notes.append(symusic.Note(0, 480, 60, 80))
+    single.dump_midi(str(root / "single.mid"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(score_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = _main(["compose", "train", str(score_folder), "--hidden", "32", "--epochs", "2", "--window", "64",
+                  "--condition", "folder", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def _main(args):
+    import sys
+
+    from gruve.cli import main
+
+    old, sys.argv = sys.argv, ["gruve", *args]
+    try:
+        main()
+        return 0
+    except SystemExit as done:
+        return done.code or 0
+    finally:
+        sys.argv = old
+
+
+def test_a_folder_corpus_reports_broken_files_drops_one_note_pieces_and_splits_by_piece(score_folder):
+    said = []
+    corpus = corpora.load(str(score_folder), seed=0, say=said.append)
+    assert len(corpus.pieces) == 20 and corpus.dropped == 1
+    assert [path for path, _ in corpus.skipped] == [str(score_folder / "broken.mid")]
+    assert any("broken.mid" in line for line in said) and any("dropped 1" in line for line in said)
+    sizes = {split: len(corpus.split(split)) for split in ("train", "valid", "test")}
+    assert sizes == {"train": 16, "valid": 2, "test": 2}
+    again = corpora.load(str(score_folder), seed=0, say=lambda _: None)
+    assert [(p.name, p.split) for p in again.pieces] == [(p.name, p.split) for p in corpus.pieces]
+    assert corpus.label_values("folder") == ["high", "low"]
+
+
+def test_groove_keeps_its_official_split_and_style_labels(datasets):
+    corpus = corpora.load(f"groove:{datasets / 'groove'}", say=lambda _: None)
+    assert corpus.drums and len(corpus.pieces) == 1150
+    assert {s: len(corpus.split(s)) for s in ("train", "valid", "test")} == {"train": 897, "valid": 124, "test": 129}
+    assert "funk" in corpus.label_values("style")
+
+
+def test_bach_comes_from_music21_without_a_download(tmp_path, monkeypatch):
+    import music21
+
+    chorales = [p for p in music21.corpus.getComposer("bach") if "bwv" in str(p)][:2]
+    monkeypatch.setattr(music21.corpus, "getComposer", lambda name: chorales)
+    corpus = corpora.load("bach", cache_dir=tmp_path, say=lambda _: None)
+    assert len(corpus.pieces) == 2 and all(len(p.score.tracks) >= 1 for p in corpus.pieces)
+    assert (tmp_path / "corpora" / "bach-chorales").is_dir()
+
+
+def test_unknown_corpus_names_the_known_ones():
+    with pytest.raises(DataError, match="bach, groove, jsb, nottingham"):
+        corpora.load("no-such-corpus")
+
+
+def test_tokens_round_trip_and_the_tokenizer_travels_as_json():
+    tokenizer = tokens.build("REMI")
+    score = melody(np.random.default_rng(1))
+    ids = tokens.encode(tokenizer, score)
+    decoded, validity = tokens.decode(tokenizer, ids)
+    assert validity == 1.0
+    original = sorted((n.time * 8 // 480, n.pitch) for n in score.tracks[0].notes)
+    back = sorted((n.time * 8 // decoded.ticks_per_quarter, n.pitch) for n in decoded.tracks[0].notes)
+    assert back == original
+    again = tokens.from_json("REMI", json.loads(json.dumps(tokens.to_json(tokenizer))))
+    assert again.vocab == tokenizer.vocab
+    with pytest.raises(GruveError, match="REMI, TSD"):
+        tokens.build("NoSuchTokenizer")
+
+
+def test_garbage_tokens_decode_to_what_can_be_read_never_a_crash():
+    tokenizer = tokens.build("REMI")
+    garbage = np.random.default_rng(0).integers(4, len(tokenizer), 300)
+    score, validity = tokens.decode(tokenizer, garbage, drums=True)
+    assert 0.0 < validity < 1.0
+    assert all(track.is_drum for track in score.tracks)
+
+
+def test_augmentation_transposes_within_the_keyboard_and_moves_tempo():
+    tokenizer = tokens.build("REMI")
+    ids = tokens.encode(tokenizer, melody(np.random.default_rng(2)))
+    augment = tokens.Augmenter(tokenizer, transpose=5, tempo=2)
+    inverse = {i: t for t, i in tokenizer.vocab.items()}
+    pitches = lambda seq: [int(inverse[i].split("_")[1]) for i in seq if inverse[i].startswith("Pitch_")]
+    shifts = set()
+    for seed in range(20):
+        out = augment(ids, np.random.default_rng(seed))
+        difference = {a - b for a, b in zip(pitches(out), pitches(ids))}
+        assert len(difference) == 1  # every pitch moved together
+        shifts |= difference
+    assert len(shifts) > 3 and max(abs(s) for s in shifts) <= 5
+    edge = tokens.Augmenter(tokenizer, transpose=5)
+    highest = max(i for t, i in tokenizer.vocab.items() if t.startswith("Pitch_"))
+    assert all(0 < edge(np.array([highest]), np.random.default_rng(s))[0] <= highest for s in range(10))
+
+
+def small_model(condition_values=()) -> MusicLM:
+    torch.manual_seed(0)
+    tokenizer = tokens.build("REMI")
+    config = LMConfig("REMI", tokens.to_json(tokenizer), len(tokenizer), hidden=24, layers=2, dropout=0.0,
+                      condition="style" if condition_values else None, condition_values=list(condition_values))
+    return MusicLM(config).eval()
+
+
+def test_the_fused_sampler_steps_as_the_torch_model_reads_the_whole_sequence():
+    model = small_model(["a", "b"])
+    ids = torch.randint(4, model.config.vocab_size, (1, 40))
+    with torch.inference_mode():
+        whole, _ = model(ids, torch.tensor([1]))
+        state, stepped = None, []
+        for t in range(ids.shape[1]):
+            logits, state = model.step(ids[:, t], state, torch.tensor([1]))
+            stepped.append(logits)
+    torch.testing.assert_close(torch.stack(stepped, 1), whole, atol=1e-4, rtol=1e-4)
+    sampler = Sampler(model)
+    h = np.zeros((2, 1, 24), np.float32)
+    fused = sampler._advance(ids.numpy().T.copy(), h, 1)
+    np.testing.assert_allclose(fused[0], whole[0, -1].numpy(), atol=1e-4)
+
+
+def test_generation_is_seeded_follows_its_controls_and_keeps_the_primer():
+    model = small_model()
+    bar = model.tokenizer.vocab["Bar_None"]
+    first = model.generate(Controls(n=3, bars=2, tokens=300, seed=4))
+    assert [p.tolist() for p in first] == [p.tolist() for p in model.generate(Controls(n=3, bars=2, tokens=300, seed=4))]
+    assert [p.tolist() for p in first] != [p.tolist() for p in model.generate(Controls(n=3, bars=2, tokens=300, seed=5))]
+    assert all(int((p == bar).sum()) <= 2 for p in first)
+    assert all(len(p) <= 300 for p in model.generate(Controls(n=2, bars=None, tokens=300, seed=0)))
+    primer = np.array([bar, model.tokenizer.vocab["Position_0"]])
+    assert all(p[:2].tolist() == primer.tolist() for p in model.generate(Controls(n=2, bars=3, primer=primer)))
+    for controls, phrase in [(Controls(temperature=0), "--temperature"), (Controls(top_p=0), "--top-p"),
+                             (Controls(condition="funk"), "knows no")]:
+        with pytest.raises(GruveError, match=phrase):
+            model.generate(controls)
+
+
+def test_top_k_and_top_p_keep_only_the_likeliest_tokens():
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]]))
+    rng = np.random.default_rng(0)
+    assert {int(sample(logits, 1.0, 1, 1.0, rng)[0]) for _ in range(50)} == {0}
+    assert {int(sample(logits, 1.0, 0, 0.7, rng)[0]) for _ in range(200)} == {0, 1}
+    assert {int(sample(logits, 1.0, 0, 1.0, rng)[0]) for _ in range(500)} == {0, 1, 2, 3}
+
+
+def test_held_out_nll_reads_long_pieces_in_chunks_exactly():
+    import gruve.compose.lm_train as lm_train
+
+    model = small_model()
+    data = Encoded([np.random.default_rng(i).integers(4, 300, n) for i, n in enumerate((2500, 40, 700))], [0, 0, 0])
+    chunked = held_out_nll(model, data)
+    original, lm_train.CHUNK = lm_train.CHUNK, 10_000
+    try:
+        whole = held_out_nll(model, data)
+    finally:
+        lm_train.CHUNK = original
+    assert chunked["tokens"] == whole["tokens"] == 2500 + 40 + 700 - 3
+    assert chunked["nll_per_token"] == pytest.approx(whole["nll_per_token"], abs=1e-4)
+
+
+def test_the_exported_step_gives_torch_logits(tmp_path):
+    from gruve.export import export
+
+    model = small_model(["a", "b"])
+    [(path, difference)] = export(model, tmp_path / "lm.onnx")
+    assert difference < 1e-4
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    hidden = np.zeros((2, 1, 24), np.float32)
+    logits, _ = session.run(None, {"token": np.array([9]), "hidden": hidden, "condition": np.array([1])})
+    with torch.inference_mode():
+        expected, _ = model.step(torch.tensor([9]), torch.zeros(2, 1, 24), torch.tensor([1]))
+    np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4)
+
+
+def test_train_and_generate_as_a_user_does(trained, tmp_path, capsys):
+    from gruve import bundle
+
+    meta, _ = bundle.read(trained)
+    assert meta["task"] == "compose" and meta["config"]["condition_values"] == ["high", "low"]
+    assert 0 < meta["metrics"]["test_nll_per_token"] < np.log(meta["config"]["vocab_size"])
+    assert (trained / "curves.png").is_file()
+    out = tmp_path / "gen"
+    code, stdout, err = run_cli(["compose", "generate", str(trained), "--n", "2", "--bars", "4", "--seed", "3",
+                                 "--condition", "folder=high", "--out", str(out)], capsys)
+    assert code == 0 and "decode" in err
+    assert (out / "sample-1.mid").is_file() and (out / "sample-2.mid").is_file() and (out / "samples.png").is_file()
+    first = (out / "sample-1.mid").read_bytes()
+    run_cli(["compose", "generate", str(trained), "--n", "2", "--bars", "4", "--seed", "3",
+             "--condition", "folder=high", "--out", str(out)], capsys)
+    assert (out / "sample-1.mid").read_bytes() == first  # the same seed, the same music
+    for args, phrase in [(["--condition", "style=funk"], "folder=VALUE"), (["--condition", "folder=jazz"], "knows no"),
+                         (["--temperature", "0"], "--temperature"), (["--primer", str(tmp_path / "none.mid")],
+                                                                     "does not exist")]:
+        code, _, err = run_cli(["compose", "generate", str(trained), "--out", str(out), *args], capsys)
+        assert code == 1 and phrase in err and "Traceback" not in err
+
+
+def test_training_refuses_a_label_the_corpus_does_not_have(score_folder, tmp_path, capsys):
+    code, _, err = run_cli(["compose", "train", str(score_folder), "--condition", "style", "--epochs", "1",
+                            "--out", str(tmp_path)], capsys)
+    assert code == 1 and "'style' label" in err and "folder" in err
+    code, _, err = run_cli(["compose", "train", str(score_folder), "--tokenizer", "Nope", "--out", str(tmp_path)],
+                           capsys)
+    assert code == 1 and "unknown tokenizer" in err
