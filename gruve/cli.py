@@ -493,9 +493,10 @@ def export_model(
 ):
     """Write a model as ONNX, with what it needs to run in the file's metadata. A listen model: waveform
     (batch, samples) in, class probabilities out, features inside; one that can stream also gets its
-    streaming step, with its state as inputs and outputs. A piano-roll model: one sampling step (last
-    frame, state and uniform noise in; next frame and state out). Each file is checked against the torch
-    model with onnxruntime before it is kept."""
+    streaming step, with its state as inputs and outputs. A compose model: one step (a token and the state
+    in; the next token's logits and the state out), its tokenizer in the metadata. A piano-roll model: one
+    sampling step (last frame, state and uniform noise in; next frame and state out). Each file is checked
+    against the torch model with onnxruntime before it is kept."""
     from gruve import bundle
     from gruve.export import export
 
@@ -515,6 +516,11 @@ def models():
         if meta["task"] == "pianoroll":
             what = meta["config"]["model"]
             score = f"NLL {metrics['test_nll']:.2f}" if "test_nll" in metrics else "-"
+        elif meta["task"] == "compose":
+            config = meta["config"]
+            what = (f"{config['layers']}x{config['hidden']} GRU over {config['tokenizer']} tokens"
+                    + (f", by {config['condition']}" if config["condition"] else ""))
+            score = f"NLL {metrics['test_nll_per_token']:.3f} per token" if "test_nll_per_token" in metrics else "-"
         else:
             labels = meta["config"]["labels"]
             what = f"{len(labels)} labels: {', '.join(labels[:4])}{'…' if len(labels) > 4 else ''}"

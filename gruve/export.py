@@ -2,8 +2,9 @@
 checked against the torch model with onnxruntime before it is kept.
 
 A model offers its graphs through `onnx_graphs()`, a list of `Graph`: a listen model gives the whole
-classifier (waveform in, probabilities out) and its streaming step; a piano-roll model gives its
-sampling step (last frame, state and uniform noise in; next frame and state out).
+classifier (waveform in, probabilities out) and its streaming step; a compose language model gives its
+step (a token and the state in, logits and the state out); a piano-roll model gives its sampling step
+(last frame, state and uniform noise in; next frame and state out).
 """
 
 from __future__ import annotations

@@ -258,3 +258,31 @@ def test_training_refuses_a_label_the_corpus_does_not_have(score_folder, tmp_pat
     code, _, err = run_cli(["compose", "train", str(score_folder), "--tokenizer", "Nope", "--out", str(tmp_path)],
                            capsys)
     assert code == 1 and "unknown tokenizer" in err
+
+
+def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(trained, score_folder, tmp_path, capsys):
+    from gruve.compose.metrics import FEATURES
+
+    out = tmp_path / "eval"
+    code, stdout, _ = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder), "--split",
+                               "train", "--n", "4", "--bars", "4", "--out", str(out), "--json"], capsys)
+    assert code == 0
+    report = json.loads(stdout)
+    assert set(report["metrics"]) == set(FEATURES)
+    for row in report["metrics"].values():
+        assert 0.0 <= row["model"]["oa"] <= 1.0 and 0.0 <= row["shuffled"]["oa"] <= 1.0
+        assert row["closer"] == (row["model"]["oa"] > row["shuffled"]["oa"])
+    assert 0.0 < report["generated"]["validity"] <= 1.0 and report["held_out"]["tokens"] > 0
+    assert {p.name for p in out.iterdir()} == {"evaluation.json", "pieces.csv", "distributions.png"}
+
+    # A folder of MIDI files is measured as it is (here: the high tunes, against all the training tunes).
+    code, stdout, _ = run_cli(["compose", "evaluate", str(score_folder / "high"), "--reference", str(score_folder),
+                               "--split", "train", "--out", str(tmp_path / "eval2"), "--json"], capsys)
+    report = json.loads(stdout)
+    assert code == 0 and set(report["metrics"]) == set(FEATURES) and "held_out" not in report
+    code, _, err = run_cli(["compose", "evaluate", str(tmp_path / "eval2"), "--reference", str(score_folder),
+                            "--out", str(tmp_path / "eval4")], capsys)
+    assert code == 1 and "no score" in err
+    code, _, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder),
+                            "--out", str(tmp_path / "eval3")], capsys)  # its test split has 2 pieces: enough
+    assert code == 0
