@@ -213,23 +213,11 @@ class Sampler:
 
 def sample(logits: np.ndarray, temperature: float, top_k: int, top_p: float, rng: np.random.Generator) -> np.ndarray:
     """One token per row of `logits (batch, vocab)`, after temperature, top-k and nucleus (top-p) filtering."""
-    scaled = logits / temperature
-    if top_k:
-        kth = np.partition(scaled, -top_k, axis=1)[:, -top_k][:, None]
-        scaled = np.where(scaled < kth, -np.inf, scaled)
-    p = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    if top_p < 1.0:
-        order = np.argsort(-p, axis=1)
-        sorted_p = np.take_along_axis(p, order, axis=1)
-        keep_sorted = np.cumsum(sorted_p, axis=1) - sorted_p < top_p  # the smallest set reaching top_p
-        keep = np.zeros_like(keep_sorted)
-        np.put_along_axis(keep, order, keep_sorted, axis=1)
-        p = np.where(keep, p, 0.0)
-        p /= p.sum(axis=1, keepdims=True)
-    cumulative = np.cumsum(p, axis=1)
-    draws = rng.random((len(p), 1)) * cumulative[:, -1:]
-    return np.minimum((cumulative < draws).sum(axis=1), p.shape[1] - 1)
+    from gruve.nn.fused import draw
+
+    chosen = np.empty(len(logits), dtype=np.int64)
+    draw(np.ascontiguousarray(logits, dtype=np.float32), temperature, top_k, top_p, rng.random(len(logits)), chosen)
+    return chosen
 
 
 def write_pieces(model: MusicLM, pieces: list[np.ndarray], out: Path, titles: list[str],

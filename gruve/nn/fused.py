@@ -89,6 +89,35 @@ def gru_layer(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, b_ih: np.ndarray, 
         gru_scan(gi, h, w_hh, b_hh, out[t:t + 1])
 
 
+@numba.njit(cache=True)
+def draw(logits: np.ndarray, temperature: float, top_k: int, top_p: float, uniform: np.ndarray,
+         out: np.ndarray) -> None:
+    """Sample one index per row of `logits (batch, n)` with `uniform` draws in [0, 1): softmax at
+    `temperature`, only among the `top_k` likeliest (0: all) and the smallest set of them holding `top_p`
+    of their probability. Compiled with the GRU step, so generating a token is two calls, not twenty."""
+    for b in range(logits.shape[0]):
+        row = logits[b] / temperature
+        order = np.argsort(-row)
+        limit = len(order) if top_k <= 0 else min(top_k, len(order))
+        probabilities = np.exp(row[order[:limit]] - row[order[0]])
+        total = probabilities.sum()
+        keep = limit
+        if top_p < 1.0:
+            running = 0.0
+            for j in range(limit):
+                running += probabilities[j]
+                if running >= top_p * total:
+                    keep = j + 1
+                    break
+        target = uniform[b] * probabilities[:keep].sum()
+        running, out[b] = 0.0, order[keep - 1]
+        for j in range(keep):
+            running += probabilities[j]
+            if running > target:
+                out[b] = order[j]
+                break
+
+
 class FusedGRU:
     """The weights of a unidirectional `torch.nn.GRU` (batch_first), laid out for `gru_scan`."""
 
@@ -132,3 +161,6 @@ def compile_kernels() -> None:
     """Compile the kernels, or load them from numba's cache beside this file: `make setup` runs this once,
     as compiling takes about ten seconds; loading takes under a second."""
     FusedGRU(nn.GRU(2, 2, batch_first=True)).scan(np.zeros((1, 1, 2), np.float32))
+    gru_scan(np.zeros((1, 1, 6), np.float32), np.zeros((1, 2), np.float32), np.zeros((6, 2), np.float32),
+             np.zeros(6, np.float32), np.zeros((1, 1, 2), np.float32))
+    draw(np.zeros((1, 3), np.float32), 1.0, 0, 1.0, np.zeros(1), np.zeros(1, np.int64))
