@@ -47,6 +47,35 @@ def test_shipped_piano_roll_models_reach_their_recorded_jsb_test_nll(name, datas
     assert test["nll"] <= PIANO_ROLL[name]
 
 
+def test_shipped_groove_drums_reaches_its_recorded_test_nll(datasets):
+    from gruve.compose import corpus
+    from gruve.compose.lm_train import encode, held_out_nll
+
+    model = gruve.load("groove-drums")
+    test = corpus.load(f"groove:{datasets / 'groove'}", say=lambda _: None).split("test")
+    config = model.config
+    result = held_out_nll(model, encode(test, model.tokenizer, config.condition, config.condition_values))
+    assert result["nll_per_token"] == pytest.approx(model.meta["metrics"]["test_nll_per_token"], abs=1e-3)
+    assert result["tokens"] == model.meta["metrics"]["test_tokens"]
+
+
+def test_shipped_composers_write_valid_music_with_their_defaults(tmp_path, capsys):
+    import symusic
+
+    for name, args in [("bach-chorales", []), ("groove-drums", ["--condition", "style=funk"])]:
+        out = tmp_path / name
+        code, _, err = run_cli(["compose", "generate", name, "--out", str(out), *args], capsys)
+        assert code == 0
+        assert sorted(p.name for p in out.glob("*.mid")) == [f"sample-{i}.mid" for i in range(1, 5)]
+        assert (out / "samples.png").is_file()
+        validity = float(err.rsplit(";", 1)[1].split("%")[0]) / 100
+        assert validity >= 0.95, err
+        for midi in out.glob("*.mid"):
+            score = symusic.Score(str(midi))
+            assert sum(len(t.notes) for t in score.tracks) >= 8
+            assert all(t.is_drum for t in score.tracks) == (name == "groove-drums")
+
+
 def test_the_demo_clips_are_labelled_right(capsys):
     code, out, _ = run_cli(["listen", "predict", "fsdd-digits", str(ROOT / "examples" / "digits"), "--json"], capsys)
     assert code == 0
@@ -59,7 +88,7 @@ def test_the_demo_clips_are_labelled_right(capsys):
 
 def test_models_command_lists_the_shipped_models(capsys):
     code, out, _ = run_cli(["models"], capsys)
-    assert code == 0 and all(name in out for name in SHIPPED)
+    assert code == 0 and all(name in out for name in [*SHIPPED, "bach-chorales", "groove-drums", "jsb-gru"])
 
 
 def test_the_installed_command_prints_everything_and_keeps_its_exit_code(tmp_path):
