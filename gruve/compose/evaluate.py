@@ -55,16 +55,23 @@ def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int
 
 
 def _generate(source, corpus, held_out, n, bars, seed, report, say):
+    """Generate `n` pieces; a conditioned model gets the labels of held-out pieces, drawn at random, so the
+    generated set has the reference's mix of (say) styles."""
     from gruve import bundle
     from gruve.compose.lm import Controls
     from gruve.compose.lm_train import encode, held_out_nll
 
     model = bundle.load(source, task="compose")
-    values = model.config.condition_values
-    condition = model.config.condition if values and all(model.config.condition in p.labels for p in held_out) else None
-    data = encode(held_out, model.tokenizer, condition, values)
+    label, values = model.config.condition, model.config.condition_values
+    conditioned = bool(values) and all(label in p.labels for p in held_out)
+    data = encode(held_out, model.tokenizer, label if conditioned else None, values)
     report["held_out"] = held_out_nll(model, data)
-    pieces = model.generate(Controls(n=n, bars=bars, tokens=8 * bars * 64, seed=seed))
+    rng = np.random.default_rng(seed)
+    wanted = [held_out[int(i)].labels[label] for i in rng.integers(0, len(held_out), n)] if conditioned else [None] * n
+    pieces = []
+    for k, value in enumerate(sorted(set(wanted), key=str)):
+        count = wanted.count(value)
+        pieces += model.generate(Controls(n=count, bars=bars, tokens=8 * bars * 64, seed=seed + k, condition=value))
     scores, validity = [], []
     for ids in pieces:
         score, valid = tokens.decode(model.tokenizer, ids, model.config.drums)
@@ -75,7 +82,8 @@ def _generate(source, corpus, held_out, n, bars, seed, report, say):
         say(f"{len(scores) - len(kept)} generated pieces had fewer than two notes and are not measured")
     report["generated"] = {"pieces": n, "measured": len(kept), "bars": bars, "seed": seed,
                            "tokens": int(sum(len(p) for p in pieces)),
-                           "validity": round(float(np.mean(validity)), 4)}
+                           "validity": round(float(np.mean(validity)), 4),
+                           **({f"{label}s": sorted(set(wanted))} if conditioned else {})}
     return [scores[i] for i in kept], [f"sample-{i + 1}" for i in kept], model.tokenizer, model.config.drums
 
 
