@@ -357,7 +357,8 @@ def compose_evaluate(
     reference: str = typer.Option(..., help="The corpus to compare with (as for train); its --split pieces are used."),
     split: str = typer.Option("test", help="Which part of the reference: test, valid or train."),
     n: int = typer.Option(20, "--n", help="Pieces to generate when SOURCE is a model."),
-    bars: int = typer.Option(16, help="Bars per generated piece."),
+    bars: int = typer.Option(16, help="The most bars per generated piece (a piece may end sooner, as the "
+                                      "corpus's pieces do)."),
     seed: int = typer.Option(0, help="Seed of generation and of the shuffled baseline."),
     out_dir: Path = typer.Option(Path("runs/evaluation"), "--out", help="Where evaluation.json, pieces.csv and "
                                                                         "distributions.png go."),

@@ -286,3 +286,14 @@ def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(tra
     code, _, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder),
                             "--out", str(tmp_path / "eval3")], capsys)  # its test split has 2 pieces: enough
     assert code == 0
+
+
+def test_asked_for_n_bars_a_piece_does_not_end_sooner_unless_it_may():
+    model = small_model()
+    eos = model.special("EOS")
+    with torch.no_grad():
+        model.out_bias[eos] = 8.0  # a model that wants to stop at once
+    bar = model.tokenizer.vocab["Bar_None"]
+    pieces = model.generate(Controls(n=2, bars=3, tokens=2000, seed=0))
+    assert all(int((p == bar).sum()) == 3 for p in pieces)
+    assert all(len(p) < 5 for p in model.generate(Controls(n=2, bars=3, tokens=2000, seed=0, may_end=True)))

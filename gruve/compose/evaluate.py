@@ -71,7 +71,8 @@ def _generate(source, corpus, held_out, n, bars, seed, report, say):
     pieces = []
     for k, value in enumerate(sorted(set(wanted), key=str)):
         count = wanted.count(value)
-        pieces += model.generate(Controls(n=count, bars=bars, tokens=8 * bars * 64, seed=seed + k, condition=value))
+        pieces += model.generate(Controls(n=count, bars=bars, tokens=8 * bars * 64, seed=seed + k, condition=value,
+                                          may_end=True))  # pieces as long as the model makes them, up to `bars`
     scores, validity = [], []
     for ids in pieces:
         score, valid = tokens.decode(model.tokenizer, ids, model.config.drums)

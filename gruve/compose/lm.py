@@ -39,7 +39,7 @@ class Controls:
     """How to sample: length, randomness and what to start from."""
 
     n: int = 4
-    bars: int | None = 16  # stop each piece before this many bars are complete (None: use `tokens`)
+    bars: int | None = 16  # each piece has this many bars (None: up to `tokens`)
     tokens: int = 1024  # the most tokens per piece
     temperature: float = 1.0
     top_k: int = 0  # 0: no limit
@@ -47,6 +47,7 @@ class Controls:
     seed: int = 0
     primer: np.ndarray | None = None  # token ids the pieces continue
     condition: str | None = None  # a value of the model's condition label
+    may_end: bool = False  # let a piece end (EOS) before its `bars`, as the corpus's pieces do
 
     def check(self, model: MusicLM) -> None:
         if self.n < 1 or self.tokens < 1 or (self.bars is not None and self.bars < 1):
@@ -196,6 +197,8 @@ class Sampler:
         bars = [sum(1 for t in p if t == bar) for p in pieces]
         alive = np.ones(n, dtype=bool)
         for _ in range(controls.tokens - len(primer) + 1):
+            if controls.bars is not None and not controls.may_end:  # asked for N bars, N bars it is
+                logits[np.asarray(bars) < controls.bars, eos] = -np.inf
             chosen = sample(logits, controls.temperature, controls.top_k, controls.top_p, rng)
             for i in np.flatnonzero(alive):
                 token = int(chosen[i])
