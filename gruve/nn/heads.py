@@ -1,12 +1,14 @@
-"""Output heads that turn a recurrent state into a distribution over a binary vector (a piano-roll frame).
+"""Output heads: distributions over a binary vector (a piano-roll frame), and over an audio sample.
 
-Each head has the same three verbs: `log_prob(context, v)`, `sample(context, temperature)` and
+Each binary-vector head has the same three verbs: `log_prob(context, v)`, `sample(context, temperature)` and
 `mode(context)` (the most likely vector, or a greedy approximation where the exact one is intractable).
 `sample` draws each unit as `noise < p` from uniform `noise` (from the generator, or given, so an
 exported graph samples exactly as torch does).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -87,3 +89,64 @@ def _uniform(context: torch.Tensor, size: int, generator: torch.Generator | None
 
 
 HEADS = {"sigmoid": BernoulliHead, "nade": NadeHead}
+
+LEVELS = 256  # classes per softmax of a sample head
+
+
+class SampleHead(nn.Module):
+    """WaveRNN's output (Kalchbrenner et al. 2018): the next 16-bit sample as its coarse and fine bytes, each a
+    256-way softmax, the fine byte's conditioned on the coarse byte drawn for the same sample (`dual`); or one
+    256-way softmax over 8-bit mu-law levels (`mulaw`), half the output work at 8-bit mu-law resolution.
+
+    Each part is `out(relu(hidden(context) [+ coarse_now(coarse)]))`. Audio becomes targets with `encode`
+    (`(..., parts)` integer levels) and comes back with `decode`.
+    """
+
+    KINDS = ("mulaw", "dual")
+
+    def __init__(self, context_size: int, size: int, kind: str = "mulaw"):
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown sample output {kind!r}; choose one of {', '.join(self.KINDS)}")
+        self.kind, self.parts = kind, 2 if kind == "dual" else 1
+        self.hidden = nn.ModuleList(nn.Linear(context_size, size) for _ in range(self.parts))
+        self.out = nn.ModuleList(nn.Linear(size, LEVELS) for _ in range(self.parts))
+        self.coarse_now = nn.Embedding(LEVELS, size) if kind == "dual" else None
+
+    def logits(self, context: torch.Tensor, part: int, coarse: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of `part` (0: coarse or mu-law; 1: fine, given this sample's `coarse` byte)."""
+        a = self.hidden[part](context)
+        if part == 1:
+            a = a + self.coarse_now(coarse)
+        return self.out[part](torch.relu(a))
+
+    def nll(self, context: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood in nats of each sample's levels `targets (..., parts)`, `(...)`."""
+        total = 0.0
+        for part in range(self.parts):
+            logits = self.logits(context, part, targets[..., 0])
+            total = total + F.cross_entropy(logits.reshape(-1, LEVELS), targets[..., part].reshape(-1),
+                                            reduction="none").view(targets.shape[:-1])
+        return total
+
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        """Samples in [-1, 1] to levels `(..., parts)` (int64)."""
+        y = y.clamp(-1.0, 1.0)
+        if self.kind == "mulaw":  # mu = 255: the mu-law of G.711, written out (two lines, no library import)
+            compressed = torch.sign(y) * torch.log1p(255.0 * y.abs()) / math.log(256.0)
+            return torch.round((compressed + 1) / 2 * 255).long()[..., None]
+        unsigned = torch.round(y * 32768).clamp(-32768, 32767).long() + 32768  # as 16-bit PCM is read and written
+        return torch.stack([unsigned // LEVELS, unsigned % LEVELS], dim=-1)
+
+    def decode(self, levels: torch.Tensor) -> torch.Tensor:
+        """Levels `(..., parts)` back to samples in [-1, 1] (float32)."""
+        levels = levels.float()
+        if self.kind == "mulaw":
+            compressed = levels[..., 0] / 255 * 2 - 1
+            return torch.sign(compressed) * (256.0 ** compressed.abs() - 1) / 255
+        return (levels[..., 0] * LEVELS + levels[..., 1] - 32768) / 32768
+
+    @property
+    def silence(self) -> torch.Tensor:
+        """The levels of a zero sample, what the model reads before a sound's first sample."""
+        return self.encode(torch.zeros(()))
