@@ -21,7 +21,7 @@ from gruve.errors import GruveError
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SUFFIX = ".safetensors"
 TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.compose.pianoroll:PianoRollModel",
-         "compose": "gruve.compose.lm:MusicLM"}
+         "compose": "gruve.compose.lm:MusicLM", "synth": "gruve.synth.model:WaveGRU"}
 
 
 class BundleError(GruveError):

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from gruve.errors import GruveError
 
-app = typer.Typer(help="GRU models on sound: listen (classify audio) and compose (generate music).",
+app = typer.Typer(help="GRU models on sound: listen (classify audio), compose (generate music) and synth (generate "
+                       "audio sample by sample).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 listen = typer.Typer(help="Classify audio: train, evaluate and use GRU, BiGRU and CRNN classifiers.",
                      no_args_is_help=True)
@@ -29,6 +30,9 @@ app.add_typer(compose, name="compose")
 pianoroll = typer.Typer(help="Polyphonic piano-roll models (GRU, GRU-NADE) on the Boulanger-Lewandowski benchmark "
                              "(jsb, nottingham, musedata, pianomidi) or on your own scores.", no_args_is_help=True)
 compose.add_typer(pianoroll, name="pianoroll")
+synth = typer.Typer(help="Generate audio sample by sample with a GRU (WaveRNN-style): train on sounds by label, "
+                         "generate new ones, measure them.", no_args_is_help=True)
+app.add_typer(synth, name="synth")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
@@ -505,6 +509,119 @@ def export_model(
         out.print(f"wrote {target} (onnxruntime matches torch to {difference:.1e})", highlight=False, soft_wrap=True)
 
 
+@synth.command("train")
+def synth_train(
+    data: str = typer.Argument(..., help="A folder with one sub-folder of sounds per label (any format and rate; "
+                                         "resampled), or a CSV manifest (path,label[,split])."),
+    out_dir: Path = typer.Option(Path("runs/synth"), "--out", help="Run folder: checkpoints, metrics.csv, "
+                                                                   "curves.png, model.safetensors."),
+    output: str = typer.Option("mulaw", help="mulaw (one 256-way softmax over 8-bit mu-law) or dual (coarse and "
+                                             "fine bytes of 16-bit samples, WaveRNN's)."),
+    sample_rate: int = typer.Option(16000, help="Samples per second the model works at."),
+    seconds: float = typer.Option(1.0, help="Sounds are cut to this length (shorter ones end in silence)."),
+    hidden: int = typer.Option(256, help="GRU units."),
+    head: int = typer.Option(256, help="Units of each output layer."),
+    mel: bool = typer.Option(False, "--mel", help="Condition on log-mel frames too: a vocoder (generate --like FILE)."),
+    window: int = typer.Option(1024, help="Samples per training window."),
+    batch_size: int = typer.Option(32, help="Windows per batch."),
+    lr: float = typer.Option(2e-3, help="Adam learning rate; halved after 2 epochs without progress."),
+    epochs: Optional[int] = typer.Option(None, help="Most epochs to train (default 30)."),
+    patience: int = typer.Option(6, help="Stop after this many epochs without a better validation NLL (0: never)."),
+    seed: int = SEED,
+    resume: bool = RESUME,
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    strategy: str = STRATEGY,
+    precision: Optional[str] = PRECISION,
+):
+    """Train a sample-level GRU on labelled sounds; prints the validation NLL per sample on held-out sounds
+    (whole kits held out where file names start with KIT__)."""
+    from gruve.nn.heads import SampleHead
+    from gruve.synth.train import SynthOptions, train
+
+    if output not in SampleHead.KINDS:
+        raise GruveError(f"--output must be one of {', '.join(SampleHead.KINDS)} (got {output!r}).")
+    if seconds <= 0 or window < 2 or sample_rate < 1000:
+        raise GruveError("--seconds must be above 0, --window at least 2 and --sample-rate at least 1000.")
+    options = SynthOptions(data, output, sample_rate, seconds, hidden, head, mel=mel, window=window,
+                           batch_size=batch_size, lr=lr)
+    run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
+    _print_summary(train(options, run, say=err.print))
+
+
+@synth.command("generate")
+def synth_generate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    label: Optional[str] = typer.Option(None, help="Which kind of sound, e.g. snare (see `gruve models`); "
+                                                   "default: the model's first."),
+    n: int = typer.Option(8, "--n", help="How many sounds (generated together, in one batch)."),
+    seconds: Optional[float] = typer.Option(None, help="Length of each sound (default 1.0, or --like's length)."),
+    temperature: float = typer.Option(1.0, help="Below 1: cleaner, more predictable; above 1: noisier."),
+    seed: int = typer.Option(0, help="The same seed gives the same sounds."),
+    like: Optional[Path] = typer.Option(None, help="For a --mel model: the audio file whose log-mel frames to "
+                                                   "resynthesise."),
+    out_dir: Path = typer.Option(Path("runs/sounds"), "--out", help="Where LABEL-N.wav and sounds.png go."),
+):
+    """Generate sounds sample by sample; writes each as a WAV and one PNG of their waveforms and spectrograms."""
+    import time
+
+    import soundfile as sf
+    import torch
+
+    from gruve import audio, bundle
+    from gruve.plots import sounds
+
+    synthesiser = bundle.load(model, task="synth")
+    config = synthesiser.config
+    label = label or config.labels[0]
+    synthesiser.label_index(label)  # an unknown label is refused before any work
+    if n < 1:
+        raise GruveError("--n must be at least 1.")
+    reference = None if like is None else torch.from_numpy(audio.load(like, config.sample_rate))
+    started = time.perf_counter()
+    waves = synthesiser.generate([label] * n, seconds if seconds is not None or like else 1.0, temperature, seed,
+                                 reference)
+    took = time.perf_counter() - started
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{label}-{i}.wav" for i in range(1, n + 1)]
+    for path, y in zip(paths, waves):
+        sf.write(path, y, config.sample_rate, subtype="PCM_16")
+        out.print(f"wrote {path}", highlight=False)
+    picture = sounds(list(waves), config.sample_rate, [f"{p.stem} (temperature {temperature}, seed {seed})" for p in paths],
+                     out_dir / "sounds.png")
+    out.print(f"wrote {picture}", highlight=False)
+    err.print(f"{waves.size:,} samples in {took:.1f} s: {waves.size / took:,.0f} samples/s", highlight=False)
+
+
+@synth.command("evaluate")
+def synth_evaluate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    data: str = typer.Option(..., help="The real sounds, as for train: a folder per label or a CSV manifest."),
+    classifier: str = typer.Option(..., help="A listen model trained on the real sounds' labels, e.g. from "
+                                             "`gruve listen train DATA`."),
+    n: int = typer.Option(20, "--n", help="Sounds to generate per label."),
+    seconds: float = typer.Option(1.0, help="Length of each generated sound."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature."),
+    seed: int = SEED,
+    out_dir: Path = typer.Option(Path("runs/synth/evaluation"), "--out", help="Where evaluation.json, "
+                                                                              "confusion.png and spectra.png go."),
+):
+    """Generate --n sounds per label; print how often the classifier hears the intended label, and each label's
+    log-spectral distance to the real sounds beside white noise's and the real sounds' own."""
+    from gruve.synth.evaluate import evaluate
+
+    if n < 1 or seconds <= 0 or temperature <= 0:
+        raise GruveError("--n must be at least 1, and --seconds and --temperature above 0.")
+    report = evaluate(model, data, classifier, out_dir, n, seconds, temperature, seed, say=err.print)
+    table = Table("label", "heard as intended", "LSD generated (dB)", "LSD white noise (dB)", "LSD real vs real (dB)")
+    for label, row in report["labels"].items():
+        table.add_row(label, f"{row['accuracy']:.0%}", f"{row['lsd_generated']:.1f}", f"{row['lsd_noise']:.1f}",
+                      f"{row['lsd_real']:.1f}")
+    out.print(table)
+    out.print(f"heard as intended: {report['accuracy']:.1%} of {n * len(report['labels'])} sounds; "
+              f"wrote {out_dir / 'evaluation.json'}", highlight=False)
+
+
 @app.command("models")
 def models():
     """List the pretrained models shipped with gruve, with what they do and how well."""
@@ -522,6 +639,12 @@ def models():
             what = (f"{config['layers']}x{config['hidden']} GRU over {config['tokenizer']} tokens"
                     + (f", by {config['condition']}" if config["condition"] else ""))
             score = f"NLL {metrics['test_nll_per_token']:.3f} per token" if "test_nll_per_token" in metrics else "-"
+        elif meta["task"] == "synth":
+            config = meta["config"]
+            what = (f"{config['hidden']}-unit GRU, {config['output']} at {config['sample_rate']} Hz: "
+                    f"{', '.join(config['labels'])}")
+            score = (f"NLL {metrics['valid_nll_per_sample']:.3f} per sample (held-out kits)"
+                     if "valid_nll_per_sample" in metrics else "-")
         else:
             labels = meta["config"]["labels"]
             what = f"{len(labels)} labels: {', '.join(labels[:4])}{'…' if len(labels) > 4 else ''}"

@@ -1,4 +1,5 @@
-"""Pictures people would rather look at than read: confusion matrices, spectrograms, training curves."""
+"""Pictures people would rather look at than read: confusion matrices, spectrograms, training curves,
+piano rolls, waveforms and spectra of generated sounds."""
 
 from __future__ import annotations
 
@@ -71,6 +72,40 @@ def piano_rolls(rolls: list[np.ndarray], path: Path, titles: list[str], lowest: 
         ax.set_ylabel("MIDI pitch")
         ax.set_title(title, fontsize=9)
     axes[-1, 0].set_xlabel("time step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def sounds(waves: list[np.ndarray], sample_rate: int, titles: list[str], path: Path) -> Path:
+    """One row per sound: its waveform, and its spectrogram (dB) beside it."""
+    fig, axes = plt.subplots(len(waves), 2, figsize=(10, 1.9 * len(waves) + 0.4), squeeze=False)
+    for (wave_ax, spec_ax), y, title in zip(axes, waves, titles):
+        wave_ax.plot(np.arange(len(y)) / sample_rate, y, linewidth=0.4)
+        wave_ax.set_ylim(-1, 1)
+        wave_ax.set_title(title, fontsize=9)
+        spec_ax.specgram(y + 1e-9, NFFT=512, Fs=sample_rate, noverlap=384, cmap="magma", vmin=-130)
+        spec_ax.set_ylabel("Hz")
+    axes[-1, 0].set_xlabel("seconds")
+    axes[-1, 1].set_xlabel("seconds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def spectra(curves: dict[str, dict[str, np.ndarray]], frequencies: np.ndarray, path: Path, title: str = "") -> Path:
+    """One panel per class: mean log power spectra (dB) of each source (real, generated, noise) over frequency."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.2), squeeze=False, sharey=True)
+    for ax, (label, sources) in zip(axes[0], curves.items()):
+        for name, db in sources.items():
+            ax.plot(frequencies, db, label=name, linewidth=1)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("Hz")
+    axes[0, 0].set_ylabel("mean power (dB)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,0 +1,1 @@
+"""synth: sample-level GRU audio synthesis (WaveRNN-style)."""

@@ -1,0 +1,96 @@
+"""Measuring generated sounds: does a listen classifier trained on the real sounds hear the intended label,
+and how far is each label's spectrum from the real sounds', against white noise and against the real
+sounds among themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from gruve import audio, bundle
+from gruve.data.sources import DataError, resolve
+from gruve.plots import confusion_matrix, spectra
+
+N_FFT, HOP = 1024, 256
+
+
+def log_spectrum(y: np.ndarray) -> np.ndarray:
+    """A sound's mean power per STFT bin over its frames, in dB: its long-term spectrum."""
+    y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+    spec = torch.stft(y, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True).abs() ** 2
+    return (10 * torch.log10(spec.mean(-1) + 1e-10)).numpy()
+
+
+def spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over the pairs of rows of `a` and `b` (dB spectra) of the root-mean-square difference, in dB."""
+    return float(np.sqrt(((a[:, None] - b[None]) ** 2).mean(-1)).mean())
+
+
+def evaluate(model_name: str, data: str, classifier_name: str, out: Path, n: int = 20, seconds: float = 1.0,
+             temperature: float = 1.0, seed: int = 0, say: Callable[[str], None] = print) -> dict:
+    """Generate `n` sounds per label, label them with `classifier_name`, compare their spectra with `data`'s
+    real sounds of the label; writes `evaluation.json`, `confusion.png` and `spectra.png` into `out`."""
+    model = bundle.load(model_name, task="synth")
+    classifier = bundle.load(classifier_name, task="listen")
+    labels, sr = model.config.labels, model.config.sample_rate
+    if classifier.config.features.sr != sr:
+        raise DataError(f"the classifier hears {classifier.config.features.sr} Hz and the synthesiser makes {sr} Hz.")
+    unknown = sorted(set(labels) - set(classifier.labels))
+    if unknown:
+        raise DataError(f"the classifier does not know the label(s) {', '.join(unknown)}.")
+    real = _real_sounds(data, labels, model.config.samples, sr)
+    say(f"generating {n} sounds of each of {len(labels)} labels ({seconds} s at {sr} Hz)")
+    wanted = [label for label in labels for _ in range(n)]
+    generated = model.generate(wanted, seconds, temperature, seed)
+    with torch.inference_mode():
+        heard = torch.cat([classifier(torch.from_numpy(generated[i:i + 16])).argmax(1)
+                           for i in range(0, len(generated), 16)])
+    truth = torch.tensor([classifier.labels.index(label) for label in wanted])
+    rng = np.random.default_rng(seed)
+    report = {"model": model_name, "classifier": classifier_name,
+              "classifier_test_accuracy": classifier.meta.get("metrics", {}).get("test_accuracy"),
+              "data": data, "sounds_per_label": n, "seconds": seconds, "temperature": temperature,
+              "accuracy": round(float((heard == truth).float().mean()), 4), "labels": {}}
+    curves, frequencies = {}, np.fft.rfftfreq(N_FFT, 1 / sr)
+    for i, label in enumerate(labels):
+        ours = np.stack([log_spectrum(y) for y in generated[i * n:(i + 1) * n]])
+        theirs = np.stack([log_spectrum(y) for y in real[label]])
+        rms = float(np.sqrt(np.mean(np.square(real[label]))))  # white noise as loud as the label's real sounds
+        noise = np.stack([log_spectrum(rms * rng.standard_normal(len(generated[0])).astype(np.float32))
+                          for _ in range(n)])
+        pairs = spectral_distance(theirs, theirs) * len(theirs) / max(len(theirs) - 1, 1)  # leave out self-pairs
+        report["labels"][label] = {
+            "accuracy": round(float((heard[i * n:(i + 1) * n] == truth[i * n]).float().mean()), 4),
+            "lsd_generated": round(spectral_distance(ours, theirs), 2), "lsd_noise": round(spectral_distance(noise, theirs), 2),
+            "lsd_real": round(pairs, 2), "real_sounds": len(theirs)}
+        curves[label] = {"real": theirs.mean(0), "generated": ours.mean(0), "noise": noise.mean(0)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(report, indent=2))
+    matrix = np.zeros((len(classifier.labels),) * 2, dtype=int)
+    np.add.at(matrix, (truth.numpy(), heard.numpy()), 1)
+    confusion_matrix(matrix.tolist(), classifier.labels, out / "confusion.png",
+                     f"what the classifier hears in {model_name}'s sounds ({report['accuracy']:.0%})")
+    spectra(curves, frequencies, out / "spectra.png", f"{model_name}: mean spectra against {data}")
+    return report
+
+
+def _real_sounds(data: str, labels: list[str], samples: int, sr: int) -> dict[str, np.ndarray]:
+    """The real sounds of each label, cut or padded with silence to `samples`, `(count, samples)`."""
+    corpus = resolve(data)
+    found: dict[str, list[np.ndarray]] = {label: [] for label in labels}
+    for item in corpus.items:
+        label = item.labels.get("label")
+        if label in found:
+            try:
+                x = audio.load(item.path, sr)[:samples]
+            except audio.AudioError:
+                continue  # train reported it
+            found[label].append(np.pad(x, (0, samples - len(x))))
+    missing = [label for label, sounds in found.items() if not sounds]
+    if missing:
+        raise DataError(f"{data} has no sounds of {', '.join(missing)} to compare with.")
+    return {label: np.stack(sounds) for label, sounds in found.items()}

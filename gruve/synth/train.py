@@ -1,0 +1,207 @@
+"""Training the synthesiser: sounds from a class-per-folder tree or a CSV manifest, random windows with
+teacher forcing, validation NLL per sample on whole held-out sounds, and the `train` verb."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+import lightning as L
+import numpy as np
+import torch
+import torchmetrics
+from torch.utils.data import DataLoader, Dataset
+
+from gruve import audio, bundle
+from gruve.data.sources import DataError, Item, resolve
+from gruve.features import FeatureConfig
+from gruve.plots import training_curves
+from gruve.synth.model import SynthConfig, WaveGRU
+from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
+
+
+@dataclass
+class SynthOptions:
+    """What to train; every option has a default that suits drum one-shots at 16 kHz."""
+
+    data: str
+    output: str = "mulaw"
+    sample_rate: int = 16000
+    seconds: float = 1.0
+    hidden: int = 256
+    head: int = 256
+    embed: int = 64
+    mel: bool = False  # condition on log-mel frames (a vocoder)
+    window: int = 1024  # samples per training window
+    onset_share: float = 0.25  # share of windows that start at the onset, where the sound is made
+    batch_size: int = 32
+    lr: float = 2e-3
+    valid_share: float = 0.1
+
+
+@dataclass
+class Sound:
+    levels: torch.Tensor  # (samples, parts), padded with silence to the configured length
+    length: int  # samples before the padding
+    label: int
+    wave: torch.Tensor  # (samples,) float, for the mel conditioning
+
+
+def load_sounds(items: list[Item], model: WaveGRU, say: Callable[[str], None]) -> list[Sound]:
+    """Each item's audio at the model's rate, cut or padded to its length; unreadable files are reported and
+    skipped."""
+    config, sounds, skipped = model.config, [], 0
+    for item in items:
+        try:
+            y = audio.load(item.path, config.sample_rate)[: config.samples]
+        except audio.AudioError as error:
+            say(f"skipped: {error}")
+            skipped += 1
+            continue
+        wave = torch.zeros(config.samples)
+        wave[: len(y)] = torch.from_numpy(y)
+        sounds.append(Sound(model.head.encode(wave), len(y), config.labels.index(item.labels["label"]), wave))
+    if skipped:
+        say(f"{skipped} of {len(items)} files skipped")
+    return sounds
+
+
+def split_by_group(items: list[Item], share: float, seed: int) -> tuple[list[Item], list[Item]]:
+    """Train and valid items. A manifest's own split is kept; otherwise whole groups are held out, a group
+    being the part of a file name before `__` (the kit, in ../shared/datasets/drums), else the file: a
+    held-out sound's kit is never heard in training."""
+    if any(i.split for i in items):
+        return [i for i in items if i.split == "train"], [i for i in items if i.split in ("valid", "test")]
+    groups: dict[str, list[Item]] = {}
+    for item in sorted(items, key=lambda i: str(i.path)):
+        groups.setdefault(item.path.name.split("__")[0], []).append(item)
+    names = sorted(groups)
+    random.Random(seed).shuffle(names)
+    valid: list[Item] = []
+    while names and len(valid) < share * len(items):
+        valid += groups.pop(names.pop())
+    return [i for g in groups.values() for i in g], valid
+
+
+class Windows(Dataset):
+    """Every epoch, one random window per `window` samples of each sound (sound plus one window of its
+    silence after); `onset_share` of them start at the onset."""
+
+    def __init__(self, sounds: list[Sound], window: int, onset_share: float, silence: torch.Tensor, seed: int):
+        self.sounds, self.window, self.onset_share, self.silence = sounds, window, onset_share, silence
+        self.index = [i for i, s in enumerate(sounds) for _ in range(max(1, s.length // window))]
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, i):
+        sound = self.sounds[self.index[i]]
+        last = max(0, min(len(sound.levels), sound.length + self.window) - self.window)
+        start = 0 if self.rng.random() < self.onset_share else int(self.rng.integers(0, last + 1))
+        return _example(sound, start, self.window, self.silence)
+
+
+class Whole(Dataset):
+    """Whole sounds, scored over their real samples."""
+
+    def __init__(self, sounds: list[Sound], silence: torch.Tensor):
+        self.sounds, self.silence = sounds, silence
+
+    def __len__(self):
+        return len(self.sounds)
+
+    def __getitem__(self, i):
+        sound = self.sounds[i]
+        return _example(sound, 0, len(sound.levels), self.silence)
+
+
+def _example(sound: Sound, start: int, size: int, silence: torch.Tensor):
+    """Inputs (the previous samples' levels), targets, mask of real samples, label, start and waveform."""
+    padded = torch.cat([silence[None], sound.levels])
+    targets = padded[start + 1: start + 1 + size]
+    mask = torch.arange(start, start + size) < sound.length
+    return padded[start: start + size], targets, mask, sound.label, start, sound.wave
+
+
+class SynthTask(L.LightningModule):
+    def __init__(self, model: WaveGRU, lr: float):
+        super().__init__()
+        self.model, self.lr = model, lr
+        self.val_nll = torchmetrics.MeanMetric()
+
+    def _nll(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        previous, targets, mask, label, start, wave = batch
+        frames = self.model.mel_frames(wave) if self.model.config.mel else None
+        nll = self.model.head.nll(self.model(previous, label, start, frames), targets)
+        return (nll * mask).sum(), mask.sum()
+
+    def training_step(self, batch, _):
+        total, count = self._nll(batch)
+        loss = total / count.clamp(min=1)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        return loss
+
+    def validation_step(self, batch, _):
+        total, count = self._nll(batch)
+        self.val_nll.update(total / count.clamp(min=1), count)
+        self.log("val_loss", self.val_nll, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
+
+
+@torch.inference_mode()
+def held_out_nll(model: WaveGRU, sounds: list[Sound], batch_size: int = 8) -> float:
+    """NLL per sample in nats over the real samples of whole sounds."""
+    task, total, count = SynthTask(model.eval(), 0.0), 0.0, 0
+    for batch in DataLoader(Whole(sounds, model.head.silence), batch_size):
+        nll, n = task._nll(batch)
+        total, count = total + float(nll), count + int(n)
+    return total / max(count, 1)
+
+
+def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
+    """Train on `options.data`, write `run.out/model.safetensors`, and score the held-out sounds."""
+    L.seed_everything(run.seed, workers=True, verbose=False)
+    corpus = resolve(options.data)
+    labels = corpus.labels("label") if "label" in corpus.targets else []
+    if not labels:
+        raise DataError(f"{options.data} gives no 'label' for its sounds (a folder per class, or a 'label' column).")
+    mel = FeatureConfig(sr=options.sample_rate).to_dict() if options.mel else None
+    config = SynthConfig(labels, options.output, options.sample_rate, options.seconds, options.hidden, options.head,
+                         options.embed, mel)
+    model = WaveGRU(config)
+    train_items, valid_items = split_by_group([i for i in corpus.items if i.labels.get("label")],
+                                              options.valid_share, run.seed)
+    train_sounds, valid_sounds = load_sounds(train_items, model, say), load_sounds(valid_items, model, say)
+    if not train_sounds or not valid_sounds:
+        raise DataError(f"{options.data} needs readable sounds for both training and validation "
+                        f"(got {len(train_sounds)} and {len(valid_sounds)}).")
+    say(f"training a {options.hidden}-unit GRU ({options.output} output{', log-mel conditioned' if mel else ''}) on "
+        f"{len(train_sounds)} sounds ({len(labels)} labels: {', '.join(labels)}), {len(valid_sounds)} held out; "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    run.out.mkdir(parents=True, exist_ok=True)
+    silence = model.head.silence
+    loader = DataLoader(Windows(train_sounds, options.window, options.onset_share, silence, run.seed),
+                        options.batch_size, shuffle=True)
+    valid = DataLoader(Whole(valid_sounds, silence), 8)
+    run = replace(run, max_epochs=run.max_epochs or 30)
+    trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0)
+    task = SynthTask(model, options.lr)
+    started = time.time()
+    trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
+    seconds = time.time() - started
+    load_best(trainer, task)
+    metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1),
+               "valid_nll_per_sample": round(held_out_nll(model, valid_sounds), 4), "valid_sounds": len(valid_sounds)}
+    meta = {"task": "synth", "config": asdict(config), "metrics": metrics,
+            "training": {**provenance(options.data, options, run.seed), "corpus": corpus.name,
+                         "valid_files": sorted(i.path.name for i in valid_items)}}
+    path = bundle.save(run.out / "model.safetensors", model, meta)
+    training_curves(run.out / "metrics.csv", run.out / "curves.png")
+    return {"model": str(path), **metrics}
