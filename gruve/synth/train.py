@@ -79,19 +79,21 @@ def split_by_group(items: list[Item], share: float, seed: int) -> tuple[list[Ite
         groups.setdefault(item.path.name.split("__")[0], []).append(item)
     names = sorted(groups)
     random.Random(seed).shuffle(names)
-    valid: list[Item] = []
-    while names and len(valid) < share * len(items):
-        valid += groups.pop(names.pop())
+    valid: list[Item] = groups.pop(names.pop())  # at least one group; then those that keep within `share`
+    for name in names:
+        if len(valid) + len(groups[name]) <= share * len(items):
+            valid += groups.pop(name)
     return [i for g in groups.values() for i in g], valid
 
 
 class Windows(Dataset):
-    """Every epoch, one random window per `window` samples of each sound (sound plus one window of its
-    silence after); `onset_share` of them start at the onset."""
+    """Every epoch, one random window per `window` samples of each padded sound; `onset_share` of them start
+    at the onset, where the sound is made, the rest anywhere, the silence after the sound included: a
+    generated sound must learn to end as well as to begin."""
 
     def __init__(self, sounds: list[Sound], window: int, onset_share: float, silence: torch.Tensor, seed: int):
         self.sounds, self.window, self.onset_share, self.silence = sounds, window, onset_share, silence
-        self.index = [i for i, s in enumerate(sounds) for _ in range(max(1, s.length // window))]
+        self.index = [i for i, s in enumerate(sounds) for _ in range(max(1, len(s.levels) // window))]
         self.rng = np.random.default_rng(seed)
 
     def __len__(self):
@@ -99,7 +101,7 @@ class Windows(Dataset):
 
     def __getitem__(self, i):
         sound = self.sounds[self.index[i]]
-        last = max(0, min(len(sound.levels), sound.length + self.window) - self.window)
+        last = max(0, len(sound.levels) - self.window)
         start = 0 if self.rng.random() < self.onset_share else int(self.rng.integers(0, last + 1))
         return _example(sound, start, self.window, self.silence)
 
