@@ -3,8 +3,8 @@
 Rows: log-mel against librosa; a training epoch on FSDD from the feature cache against a loader that
 calls librosa per clip; a GRU step (hidden 256, batch 1) in the fused kernel against a torch loop and
 onnxruntime; the streaming real-time factor of the shipped digit model; music sampling speed against
-re-reading the prefix, and `compose generate`'s wall time; CLI cold start; peak memory of training and
-of predict. Times are medians of repeats; the machine is shared, so compare within a run.
+re-reading the prefix, and `compose generate`'s wall time; audio generation by the `drums` synthesiser
+against a torch step loop, one sound and 64 at once; CLI cold start; peak memory of training and of predict. Times are medians of repeats; the machine is shared, so compare within a run.
 
 Usage: .venv/bin/python bench/suite.py [--data DATASETS] [--only NAME ...] [--quick]
 DATASETS holds fsdd/ (default $GRUVE_DATASETS or ../shared/datasets); rows that need it are left out
@@ -245,6 +245,31 @@ def compose(args) -> list[list[str]]:
     return rows
 
 
+def synth(args) -> list[list[str]]:
+    """Generation speed of the shipped `drums` synthesiser on one core: one sound at a time through the fused
+    kernel against a torch loop of one GRU call and the head per sample, and 64 one-second sounds at once."""
+    from threadpoolctl import threadpool_limits
+
+    from gruve import bundle
+
+    torch.set_num_threads(1)
+    model = bundle.load("drums")
+    rate = model.config.sample_rate
+    label = torch.tensor([model.config.labels.index("snare")])
+    naive_steps = 200 if args.quick else 1000
+    uniform = np.random.default_rng(0).random((naive_steps, 1, model.head.parts), dtype=np.float32)
+    with threadpool_limits(1):  # the batched products go through BLAS: keep it to this one core
+        single = median_time(lambda: model.generate(["snare"], 1.0), 3 if args.quick else 7)
+        naive = median_time(lambda: model.levels_torch(label, naive_steps, None, 1.0, uniform), 3)
+        batched = median_time(lambda: model.generate(["snare"] * 64, 1.0), 1 if args.quick else 3)
+    ours, theirs = rate / single, naive_steps / naive
+    size = f"{model.config.hidden}-unit GRU, {model.config.output}"
+    return [row(f"synth, `drums` ({size}), one 1 s sound at {rate} Hz, one core", f"{ours:,.0f} samples/s",
+                f"torch step loop {theirs:,.0f} samples/s", ours / theirs, f">= {rate:,} samples/s (real time)"),
+            row("synth, `drums`, 64 one-second sounds at once, one core", f"{64 * rate / batched:,.0f} samples/s",
+                f"one at a time {ours:,.0f} samples/s", 64 * rate / batched / ours)]
+
+
 def cold_start(args) -> list[list[str]]:
     commands = {"gruve --help": ([GRUVE, "--help"], "< 0.5 s"),
                 "gruve listen predict fsdd-digits clip.wav": ([GRUVE, "listen", "predict", "fsdd-digits",
@@ -280,7 +305,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
 
 
 BENCHMARKS = {"logmel": logmel, "epoch": epoch, "step": gru_step, "stream": streaming, "compose": compose,
-              "startup": cold_start, "memory": peak_memory}
+              "synth": synth, "startup": cold_start, "memory": peak_memory}
 
 
 def main() -> None:
