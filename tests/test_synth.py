@@ -112,14 +112,15 @@ def test_training_learns_and_writes_a_bundle_with_its_curves(trained):
         assert {row["epoch"] for row in csv.DictReader(f)} == {"0", "1"}
 
 
-def test_resume_continues_from_the_last_checkpoint(tone_folder, tmp_path, capsys):
+def test_resume_continues_from_the_last_checkpoint_of_a_dual_softmax_model(tone_folder, tmp_path, capsys):
     args = ["synth", "train", str(tone_folder), "--out", str(tmp_path), "--hidden", "16", "--head", "16",
-            "--seconds", "0.3", "--window", "128"]
+            "--seconds", "0.3", "--window", "128", "--output", "dual"]
     assert run_cli([*args, "--epochs", "1"], capsys)[0] == 0
     code, stdout, _ = run_cli([*args, "--epochs", "2", "--resume"], capsys)
     assert code == 0 and "valid_nll_per_sample" in stdout
     with open(tmp_path / "metrics.csv") as f:
         assert {row["epoch"] for row in csv.DictReader(f) if row.get("val_loss")} == {"0", "1"}
+    assert bundle.load(tmp_path, task="synth").generate(["low"], 0.01).shape == (1, 160)
 
 
 def test_generate_writes_wavs_and_a_picture_and_repeats_by_seed(trained, tmp_path, capsys):
