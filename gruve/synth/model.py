@@ -86,13 +86,18 @@ class WaveGRU(nn.Module):
         (batch, time, parts)`, of sounds `label (batch,)`, starting `start (batch,)` samples after the onset;
         `frames` is `mel_frames` of the whole sounds for a mel-conditioned model."""
         t = start[:, None] + torch.arange(previous.shape[1], device=previous.device)
+        return self.rnn.rnn(self.inputs(previous, label, t, frames))[0]
+
+    def inputs(self, previous: torch.Tensor, label: torch.Tensor, t: torch.Tensor,
+               frames: torch.Tensor | None) -> torch.Tensor:
+        """The GRU's input `(batch, time, embed)` at samples `t (batch, time)` after the onset."""
         x = self.label(label)[:, None] + self.position(position_features(t, self.config.sample_rate))
         for part, embedding in enumerate(self.previous):
             x = x + embedding(previous[..., part])
         if frames is not None:
             index = (t // self.hop).clamp(max=frames.shape[1] - 1)
             x = x + torch.gather(frames, 1, index[..., None].expand(-1, -1, frames.shape[2]))
-        return self.rnn.rnn(x)[0]
+        return x
 
     def prepare(self, labels: list[str], seconds: float | None, like: torch.Tensor | None) -> tuple:
         """Checked label indices, sample count and mel conditioning for a generation request."""
@@ -158,12 +163,7 @@ class WaveGRU(nn.Module):
         state, out = None, torch.empty(uniform.shape, dtype=torch.long)
         draws = torch.from_numpy(uniform)
         for t in range(steps):
-            x = self.label(label)[:, None] + self.position(position_features(torch.tensor([[t]]), self.config.sample_rate))
-            for part, embedding in enumerate(self.previous):
-                x = x + embedding(previous[..., part])
-            if frames is not None:
-                x = x + frames[:, min(t // self.hop, frames.shape[1] - 1)][:, None]
-            h, state = self.rnn.rnn(x, state)
+            h, state = self.rnn.rnn(self.inputs(previous, label, torch.full((batch, 1), t), frames), state)
             coarse = None
             for part in range(head.parts):
                 probabilities = torch.softmax(head.logits(h[:, 0], part, coarse) / temperature, dim=-1)

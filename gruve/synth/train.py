@@ -128,26 +128,28 @@ def _example(sound: Sound, start: int, size: int, silence: torch.Tensor):
     return padded[start: start + size], targets, mask, sound.label, start, sound.wave
 
 
+def nll_sum(model: WaveGRU, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed NLL (nats) of the real samples of a batch of `_example`s, and how many there are."""
+    previous, targets, mask, label, start, wave = batch
+    frames = model.mel_frames(wave) if model.config.mel else None
+    nll = model.head.nll(model(previous, label, start, frames), targets)
+    return (nll * mask).sum(), mask.sum()
+
+
 class SynthTask(L.LightningModule):
     def __init__(self, model: WaveGRU, lr: float):
         super().__init__()
         self.model, self.lr = model, lr
         self.val_nll = torchmetrics.MeanMetric()
 
-    def _nll(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        previous, targets, mask, label, start, wave = batch
-        frames = self.model.mel_frames(wave) if self.model.config.mel else None
-        nll = self.model.head.nll(self.model(previous, label, start, frames), targets)
-        return (nll * mask).sum(), mask.sum()
-
     def training_step(self, batch, _):
-        total, count = self._nll(batch)
+        total, count = nll_sum(self.model, batch)
         loss = total / count.clamp(min=1)
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
         return loss
 
     def validation_step(self, batch, _):
-        total, count = self._nll(batch)
+        total, count = nll_sum(self.model, batch)
         self.val_nll.update(total / count.clamp(min=1), count)
         self.log("val_loss", self.val_nll, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
 
@@ -160,9 +162,10 @@ class SynthTask(L.LightningModule):
 @torch.inference_mode()
 def held_out_nll(model: WaveGRU, sounds: list[Sound], batch_size: int = 8) -> float:
     """NLL per sample in nats over the real samples of whole sounds."""
-    task, total, count = SynthTask(model.eval(), 0.0), 0.0, 0
+    model.eval()
+    total, count = 0.0, 0
     for batch in DataLoader(Whole(sounds, model.head.silence), batch_size):
-        nll, n = task._nll(batch)
+        nll, n = nll_sum(model, batch)
         total, count = total + float(nll), count + int(n)
     return total / max(count, 1)
 
