@@ -315,16 +315,20 @@ def compose_train(
     _print_summary(train(options, run, say=err.print))
 
 
+COMPOSE_TEMPERATURE = typer.Option(1.0, help="Below 1: safer, more repetitive; above 1: wilder.")
+COMPOSE_TOP_P = typer.Option(0.95, help="Sample only among the likeliest tokens that together hold this "
+                                        "probability (1: all).")
+
+
 @compose.command("generate")
 def compose_generate(
     model: str = typer.Argument(..., help=MODEL_HELP),
     n: int = typer.Option(4, "--n", help="How many pieces."),
     bars: Optional[int] = typer.Option(16, help="Bars per piece (the primer's included)."),
     tokens: Optional[int] = typer.Option(None, help="Tokens per piece instead of --bars."),
-    temperature: float = typer.Option(1.0, help="Below 1: safer, more repetitive; above 1: wilder."),
+    temperature: float = COMPOSE_TEMPERATURE,
     top_k: int = typer.Option(0, help="Sample only among the k likeliest tokens (0: all)."),
-    top_p: float = typer.Option(0.95, help="Sample only among the likeliest tokens that together hold this "
-                                           "probability (1: all)."),
+    top_p: float = COMPOSE_TOP_P,
     seed: int = typer.Option(0, help="The same seed gives the same music."),
     primer: Optional[Path] = typer.Option(None, help="A MIDI or score file whose opening bars the pieces continue."),
     primer_bars: int = typer.Option(2, help="How many bars of --primer to keep."),
@@ -363,7 +367,9 @@ def compose_evaluate(
     n: int = typer.Option(20, "--n", help="Pieces to generate when SOURCE is a model."),
     bars: int = typer.Option(16, help="The most bars per generated piece (a piece may end sooner, as the "
                                       "corpus's pieces do)."),
-    seed: int = typer.Option(0, help="Seed of generation and of the shuffled baseline."),
+    temperature: float = COMPOSE_TEMPERATURE,
+    top_p: float = COMPOSE_TOP_P,
+    seed: int = typer.Option(0, help="Seed of generation and of the pieces drawn for the baselines."),
     out_dir: Path = typer.Option(Path("runs/evaluation"), "--out", help="Where evaluation.json, pieces.csv and "
                                                                         "distributions.png go."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -371,19 +377,21 @@ def compose_evaluate(
 ):
     """How close generated music is to a corpus: pitch classes, range, density, inter-onset intervals, polyphony,
     repetition and groove consistency, each as the overlapping area (OA, higher is closer) and KL divergence of
-    Yang and Lerch (2018), beside a baseline of the reference's own tokens shuffled; for a model also the share
+    Yang and Lerch (2018), beside two sets of as many other pieces of the corpus (from outside --split): with their
+    tokens shuffled (the baseline to beat) and as they are (real music, the ceiling); for a model also the share
     of its tokens that decode and its NLL per token on the reference pieces."""
     from gruve.compose.evaluate import evaluate
 
-    report = evaluate(source, reference, out_dir, split, n, bars, seed, say=err.print, cache_dir=cache_dir)
+    report = evaluate(source, reference, out_dir, split, n, bars, seed, say=err.print, cache_dir=cache_dir,
+                      temperature=temperature, top_p=top_p)
     if as_json:
         out.print_json(json.dumps(report))
         return
-    table = Table("metric", "OA", "KL", "OA shuffled", "KL shuffled", "closer than shuffled",
-                  title=f"{source} against {report['reference']}")
+    table = Table("metric", "OA", "KL", "OA shuffled", "KL shuffled", "closer than shuffled", "OA real",
+                  title=f"{source} against {report['reference']} (shuffled and real: {report['others']})")
     for name, row in report["metrics"].items():
         table.add_row(name, f"{row['model']['oa']:.3f}", f"{row['model']['kl']:.3f}", f"{row['shuffled']['oa']:.3f}",
-                      f"{row['shuffled']['kl']:.3f}", "yes" if row["closer"] else "no")
+                      f"{row['shuffled']['kl']:.3f}", "yes" if row["closer"] else "no", f"{row['real']['oa']:.3f}")
     out.print(table)
     if "held_out" in report:
         held, generated = report["held_out"], report["generated"]

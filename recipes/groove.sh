@@ -2,7 +2,8 @@
 # The shipped `groove-drums` language model: a 2x256 GRU over REMI tokens of the Groove MIDI Dataset's drum
 # performances, conditioned on their style (generate with --condition style=funk), on the official split
 # (897 train, 124 validation, 129 test performances), with tempo augmentation. Trained for 14 epochs on one
-# CPU thread, copied to gruve/pretrained, then evaluated against the 129 test performances.
+# CPU thread, copied to gruve/pretrained, then evaluated against the 129 test performances (100 generated
+# pieces, beside 100 other performances shuffled and as they are).
 # Usage: recipes/groove.sh [PATH-TO-GROOVE]   (without a path the MIDI-only release is downloaded)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,4 @@ start=$SECONDS
   --out runs/groove-drums
 echo "groove-drums: trained in $((SECONDS - start)) s"
 cp runs/groove-drums/model.safetensors gruve/pretrained/groove-drums.safetensors
-.venv/bin/gruve compose evaluate groove-drums --reference "$DATA" --out runs/groove-drums/evaluation
+.venv/bin/gruve compose evaluate groove-drums --reference "$DATA" --n 100 --out runs/groove-drums/evaluation

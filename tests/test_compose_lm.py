@@ -270,8 +270,10 @@ def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(tra
     report = json.loads(stdout)
     assert set(report["metrics"]) == set(FEATURES)
     for row in report["metrics"].values():
-        assert 0.0 <= row["model"]["oa"] <= 1.0 and 0.0 <= row["shuffled"]["oa"] <= 1.0
+        assert all(0.0 <= row[source]["oa"] <= 1.0 for source in ("model", "shuffled", "real"))
         assert row["closer"] == (row["model"]["oa"] > row["shuffled"]["oa"])
+    # the baselines are drawn from the pieces outside the reference split, never from the reference itself
+    assert report["others"].endswith("from outside train")
     assert 0.0 < report["generated"]["validity"] <= 1.0 and report["held_out"]["tokens"] > 0
     assert {p.name for p in out.iterdir()} == {"evaluation.json", "pieces.csv", "distributions.png"}
 

@@ -2,9 +2,11 @@
 (`gruve.compose.metrics`), beside a shuffled-token baseline, with the validity of the tokens and, for a
 model, its NLL per token on those pieces.
 
-The baseline is the held-out pieces' own tokens in a random order: right token counts, no musical order.
-A model that has learnt anything is closer to the corpus than that on every metric. The held-out pieces
-are measured as the tokenizer writes them (encoded and decoded), as are the generated ones.
+Beside the model stand two sets drawn from the corpus's other pieces (those a model learns from, never the
+held-out ones it is measured against), as many as were generated: the same pieces with their tokens in a
+random order (the shuffled-token baseline: right token counts, no musical order), and the same pieces as
+they are (real music: how close a perfect model could come). The held-out pieces are measured as the
+tokenizer writes them (encoded and decoded), as are the generated and the other pieces.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from gruve.data.sources import DataError
 
 
 def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int = 20, bars: int = 16,
-             seed: int = 0, say: Callable[[str], None] = print, cache_dir: Path | None = None) -> dict:
-    """Measure `source` (a model, or a folder of MIDI / score files) against `reference`'s `split` pieces;
-    writes `evaluation.json`, `pieces.csv` and `distributions.png` into `out`."""
+             seed: int = 0, say: Callable[[str], None] = print, cache_dir: Path | None = None,
+             temperature: float = 1.0, top_p: float = 1.0) -> dict:
+    """Measure `source` (a model, sampled at `temperature` and `top_p`, or a folder of MIDI / score files)
+    against `reference`'s `split` pieces; writes `evaluation.json`, `pieces.csv` and `distributions.png` into `out`."""
     corpus = corpora.load(reference, seed, say, cache_dir)
     held_out = corpus.split(split)
     if len(held_out) < 2:
@@ -36,25 +39,30 @@ def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int
         generated, names = _read_folder(path, say)
         tokenizer, drums = tokens.build("REMI"), corpus.drums
     else:
-        generated, names, tokenizer, drums = _generate(source, corpus, held_out, n, bars, seed, report, say)
+        sampling = {"temperature": temperature, "top_p": top_p}
+        generated, names, tokenizer, drums = _generate(source, corpus, held_out, n, bars, seed, sampling, report, say)
     # The reference as the tokenizer writes it (onsets on its grid), so that a performance's microtiming
     # is not counted as a difference no token model could close.
     reference_features = [metrics.features(_round_trip(p.score, tokenizer, drums)) for p in held_out]
-    ours = [metrics.features(score) for score in generated]
-    baseline = [metrics.features(score) for score in _shuffled(held_out, tokenizer, drums, seed)
-                if _notes(score) >= 2]
-    model_scores, baseline_scores = metrics.compare(ours, reference_features), metrics.compare(baseline, reference_features)
-    report["metrics"] = {name: {"model": model_scores[name], "shuffled": baseline_scores[name],
-                                "closer": model_scores[name]["oa"] > baseline_scores[name]["oa"]}
+    others = _others(corpus, split, len(generated), seed)
+    rng = np.random.default_rng(seed)
+    shuffled = [tokens.decode(tokenizer, rng.permutation(tokens.encode(tokenizer, p.score)), drums)[0] for p in others]
+    scores = {source: metrics.compare([metrics.features(s) for s in pieces if _notes(s) >= 2], reference_features)
+              for source, pieces in (("model", generated), ("shuffled", shuffled),
+                                     ("real", [_round_trip(p.score, tokenizer, drums) for p in others]))}
+    report["others"] = f"{len(others)} pieces from outside {split}"
+    report["metrics"] = {name: {**{source: scores[source][name] for source in scores},
+                                "closer": scores["model"][name]["oa"] > scores["shuffled"][name]["oa"]}
                          for name in metrics.FEATURES}
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     _write_pieces(names, metrics.summarise(generated), out / "pieces.csv")
-    metrics.plot(ours, reference_features, out / "distributions.png", f"{source} against {report['reference']}")
+    metrics.plot([metrics.features(score) for score in generated], reference_features, out / "distributions.png",
+                 f"{source} against {report['reference']}")
     return report
 
 
-def _generate(source, corpus, held_out, n, bars, seed, report, say):
+def _generate(source, corpus, held_out, n, bars, seed, sampling, report, say):
     """Generate `n` pieces; a conditioned model gets the labels of held-out pieces, drawn at random, so the
     generated set has the reference's mix of (say) styles."""
     from gruve import bundle
@@ -72,7 +80,7 @@ def _generate(source, corpus, held_out, n, bars, seed, report, say):
     for k, value in enumerate(sorted(set(wanted), key=str)):
         count = wanted.count(value)
         pieces += model.generate(Controls(n=count, bars=bars, tokens=8 * bars * 64, seed=seed + k, condition=value,
-                                          may_end=True))  # pieces as long as the model makes them, up to `bars`
+                                          may_end=True, **sampling))  # as long as the model makes them, up to `bars`
     scores, validity = [], []
     for ids in pieces:
         score, valid = tokens.decode(model.tokenizer, ids, model.config.drums)
@@ -81,7 +89,7 @@ def _generate(source, corpus, held_out, n, bars, seed, report, say):
     kept = [i for i, score in enumerate(scores) if _notes(score) >= 2]
     if len(kept) < len(scores):
         say(f"{len(scores) - len(kept)} generated pieces had fewer than two notes and are not measured")
-    report["generated"] = {"pieces": n, "measured": len(kept), "bars": bars, "seed": seed,
+    report["generated"] = {"pieces": n, "measured": len(kept), "bars": bars, "seed": seed, **sampling,
                            "tokens": int(sum(len(p) for p in pieces)),
                            "validity": round(float(np.mean(validity)), 4),
                            **({f"{label}s": sorted(set(wanted))} if conditioned else {})}
@@ -104,10 +112,13 @@ def _read_folder(path: Path, say: Callable[[str], None]):
     return scores, names
 
 
-def _shuffled(pieces: list[corpora.Piece], tokenizer, drums: bool, seed: int) -> list:
-    """Each held-out piece's tokens in a random order, decoded back to music (as far as they decode)."""
-    rng = np.random.default_rng(seed)
-    return [tokens.decode(tokenizer, rng.permutation(tokens.encode(tokenizer, p.score)), drums)[0] for p in pieces]
+def _others(corpus: corpora.Corpus, split: str, count: int, seed: int) -> list[corpora.Piece]:
+    """`count` pieces drawn at random from outside `split` (all of them if there are fewer)."""
+    others = [p for p in corpus.pieces if p.split != split]
+    if len(others) < 2:
+        raise DataError(f"{corpus.name} has {len(others)} pieces outside {split}; the baselines need at least two.")
+    chosen = np.random.default_rng(seed).permutation(len(others))[:max(count, 2)]
+    return [others[i] for i in sorted(chosen)]
 
 
 def _round_trip(score, tokenizer, drums: bool):
