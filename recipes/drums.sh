@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The shipped `drums` synthesiser: a 256-unit GRU over 8-bit mu-law samples at 16 kHz, by class, on the drum
 # one-shots of ../shared/datasets/drums (kick, snare, hihat, tom, cymbal, clap), whole kits held out for
-# validation. Then the yardstick: a listen classifier trained on the real sounds labels 20 generated sounds per
-# class, and each class's log-spectral distance to the real sounds is set against white noise's.
+# validation. Then the yardstick: three listen classifiers trained on the real sounds label 50 generated sounds
+# per class, and each class's log-spectral distance to the real sounds is set against white noise's.
 # Trained 10 epochs on one CPU thread (62 min).
 # Usage: recipes/drums.sh PATH-TO-DRUMS
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -13,8 +13,10 @@ start=$SECONDS
 .venv/bin/gruve synth train "$DATA" --hidden 256 --head 256 --epochs 10 --seed 0 --out runs/drums
 echo "drums: trained in $((SECONDS - start)) s"
 cp runs/drums/model.safetensors gruve/pretrained/drums.safetensors
-.venv/bin/gruve listen train "$DATA" --out runs/drums-classifier --seed 0
-for temperature in 1.0 1.05; do
-  .venv/bin/gruve synth evaluate drums --data "$DATA" --classifier runs/drums-classifier --n 20 \
-    --temperature $temperature --out runs/drums/evaluation-$temperature
+for judge in 0 1 2; do  # classifiers differ: three judges, each trained with its own seed
+  .venv/bin/gruve listen train "$DATA" --out runs/drums-classifier-$judge --seed $judge
+  for temperature in 1.0 1.05; do
+    .venv/bin/gruve synth evaluate drums --data "$DATA" --classifier runs/drums-classifier-$judge --n 50 \
+      --temperature $temperature --out runs/drums/evaluation-$judge-$temperature
+  done
 done
