@@ -44,21 +44,22 @@ def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int
     # The reference as the tokenizer writes it (onsets on its grid), so that a performance's microtiming
     # is not counted as a difference no token model could close.
     reference_features = [metrics.features(_round_trip(p.score, tokenizer, drums)) for p in held_out]
+    ours = [metrics.features(score) for score in generated]
     others = _others(corpus, split, len(generated), seed)
     rng = np.random.default_rng(seed)
     shuffled = [tokens.decode(tokenizer, rng.permutation(tokens.encode(tokenizer, p.score)), drums)[0] for p in others]
-    scores = {source: metrics.compare([metrics.features(s) for s in pieces if _notes(s) >= 2], reference_features)
-              for source, pieces in (("model", generated), ("shuffled", shuffled),
-                                     ("real", [_round_trip(p.score, tokenizer, drums) for p in others]))}
+    real = [_round_trip(p.score, tokenizer, drums) for p in others]
+    scores = {"model": metrics.compare(ours, reference_features)}
+    for kind, pieces in (("shuffled", shuffled), ("real", real)):
+        scores[kind] = metrics.compare([metrics.features(s) for s in pieces if _notes(s) >= 2], reference_features)
     report["others"] = f"{len(others)} pieces from outside {split}"
-    report["metrics"] = {name: {**{source: scores[source][name] for source in scores},
+    report["metrics"] = {name: {**{kind: scores[kind][name] for kind in scores},
                                 "closer": scores["model"][name]["oa"] > scores["shuffled"][name]["oa"]}
                          for name in metrics.FEATURES}
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     _write_pieces(names, metrics.summarise(generated), out / "pieces.csv")
-    metrics.plot([metrics.features(score) for score in generated], reference_features, out / "distributions.png",
-                 f"{source} against {report['reference']}")
+    metrics.plot(ours, reference_features, out / "distributions.png", f"{source} against {report['reference']}")
     return report
 
 
