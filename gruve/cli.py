@@ -365,8 +365,9 @@ def compose_evaluate(
     reference: str = typer.Option(..., help="The corpus to compare with (as for train); its --split pieces are used."),
     split: str = typer.Option("test", help="Which part of the reference: test, valid or train."),
     n: int = typer.Option(20, "--n", help="Pieces to generate when SOURCE is a model."),
-    bars: int = typer.Option(16, help="The most bars per generated piece (a piece may end sooner, as the "
-                                      "corpus's pieces do)."),
+    bars: Optional[int] = typer.Option(None, help="The most bars per generated piece (a piece may end sooner). "
+                                                  "Unset: each piece is exactly as long as a reference piece "
+                                                  "drawn at random, so lengths match the reference's."),
     temperature: float = COMPOSE_TEMPERATURE,
     top_p: float = COMPOSE_TOP_P,
     seed: int = typer.Option(0, help="Seed of generation and of the pieces drawn for the baselines."),

@@ -290,6 +290,22 @@ def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(tra
     assert code == 0
 
 
+def test_evaluate_generates_pieces_as_long_as_held_out_pieces_with_their_labels():
+    """Lengths matter to the metrics (a longer piece has a wider pitch range), so each generated piece takes
+    the length and label of a held-out piece drawn at random, unless --bars sets every length."""
+    from gruve.compose.evaluate import _pairs
+
+    bar = 7
+    held_out = [corpora.Piece("short", None, "test", {"style": "funk"}),
+                corpora.Piece("long", None, "test", {"style": "rock"})]
+    ids = [np.array([1, bar, 3, bar, 3]), np.array([1, *[bar, 3] * 5])]
+    pairs = _pairs(held_out, ids, "style", 40, None, bar, seed=0)
+    assert set(pairs) == {("funk", 2), ("rock", 5)}  # each piece's own bar count and label, both drawn
+    assert set(_pairs(held_out, ids, "style", 40, 3, bar, seed=0)) == {("funk", 3), ("rock", 3)}
+    assert set(_pairs(held_out, ids, None, 40, None, bar, seed=0)) == {(None, 2), (None, 5)}
+    assert _pairs(held_out, ids, "style", 40, None, bar, seed=0) == pairs  # seeded
+
+
 def test_asked_for_n_bars_a_piece_does_not_end_sooner_unless_it_may():
     model = small_model()
     eos = model.special("EOS")
