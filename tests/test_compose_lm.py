@@ -185,10 +185,11 @@ def test_generation_is_seeded_follows_its_controls_and_keeps_the_primer():
     assert all(len(p) <= 300 for p in model.generate(Controls(n=2, bars=None, tokens=300, seed=0)))
     primer = np.array([bar, model.tokenizer.vocab["Position_0"]])
     assert all(p[:2].tolist() == primer.tolist() for p in model.generate(Controls(n=2, bars=3, primer=primer)))
-    for controls, phrase in [(Controls(temperature=0), "--temperature"), (Controls(top_p=0), "--top-p"),
-                             (Controls(condition="funk"), "knows no")]:
-        with pytest.raises(GruveError, match=phrase):
+    for controls, phrase in [(Controls(temperature=0), "--temperature"), (Controls(top_p=0), "^--top-p must be"),
+                             (Controls(top_k=-1), "^--top-k must be"), (Controls(condition="funk"), "knows no")]:
+        with pytest.raises(GruveError, match=phrase) as raised:
             model.generate(controls)
+        assert ("--top-k" in str(raised.value)) == (controls.top_k < 0)  # compose evaluate has no --top-k
 
 
 def test_top_k_and_top_p_keep_only_the_likeliest_tokens():

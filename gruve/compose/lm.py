@@ -54,8 +54,10 @@ class Controls:
             raise GruveError("--n, --bars and --tokens must be at least 1.")
         if self.temperature <= 0:
             raise GruveError(f"--temperature must be above 0 (got {self.temperature}).")
-        if not 0 < self.top_p <= 1 or self.top_k < 0:
-            raise GruveError("--top-p must be in (0, 1] and --top-k at least 0.")
+        if not 0 < self.top_p <= 1:
+            raise GruveError(f"--top-p must be above 0 and at most 1 (got {self.top_p}).")
+        if self.top_k < 0:
+            raise GruveError(f"--top-k must be at least 0 (got {self.top_k}).")
         values = model.config.condition_values
         if self.condition is not None and self.condition not in values:
             raise GruveError(f"this model knows no {model.config.condition or 'condition'} {self.condition!r}; "
