@@ -532,6 +532,8 @@ def synth_train(
     head: int = typer.Option(256, help="Units of each output layer."),
     mel: bool = typer.Option(False, "--mel", help="Condition on log-mel frames too: a vocoder (generate --like FILE)."),
     window: int = typer.Option(1024, help="Samples per training window."),
+    onset_share: float = typer.Option(0.25, help="Share of training windows that start at a sound's onset (the "
+                                                 "others start anywhere, the silence after it included)."),
     batch_size: int = typer.Option(32, help="Windows per batch."),
     lr: float = typer.Option(2e-3, help="Adam learning rate; halved after 2 epochs without progress."),
     epochs: Optional[int] = typer.Option(None, help="Most epochs to train (default 30)."),
@@ -550,10 +552,11 @@ def synth_train(
 
     if output not in SampleHead.KINDS:
         raise GruveError(f"--output must be one of {', '.join(SampleHead.KINDS)} (got {output!r}).")
-    if seconds <= 0 or window < 2 or sample_rate < 1000:
-        raise GruveError("--seconds must be above 0, --window at least 2 and --sample-rate at least 1000.")
+    if seconds <= 0 or window < 2 or sample_rate < 1000 or not 0 <= onset_share <= 1:
+        raise GruveError("--seconds must be above 0, --window at least 2, --sample-rate at least 1000 and "
+                         "--onset-share from 0 to 1.")
     options = SynthOptions(data, output, sample_rate, seconds, hidden, head, mel=mel, window=window,
-                           batch_size=batch_size, lr=lr)
+                           onset_share=onset_share, batch_size=batch_size, lr=lr)
     run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     _print_summary(train(options, run, say=err.print))
 

@@ -35,6 +35,17 @@ def test_mulaw_and_dual_codecs_round_trip_and_silence_is_zero():
         SampleHead(8, 8, "float")
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_onset_share_sets_how_many_training_windows_start_where_the_sound_is_made(share):
+    from gruve.synth.train import Sound, Windows
+
+    sound = Sound(torch.zeros(16000, 1, dtype=torch.long), 4000, 0, torch.zeros(16000))
+    windows = Windows([sound] * 50, 1024, share, torch.zeros(1, dtype=torch.long), seed=0)
+    starts = np.array([windows[i][4] for i in range(len(windows))])
+    assert len(starts) == 50 * 15 and starts.max() <= 16000 - 1024
+    assert abs((starts == 0).mean() - share) < 0.05  # a window drawn anywhere starts at 0 one time in 15,000
+
+
 def _model(output: str, mel: bool = False) -> WaveGRU:
     torch.manual_seed(0)
     config = SynthConfig(["a", "b"], output, hidden=48, head=24, embed=16,
@@ -159,6 +170,7 @@ def test_a_mel_model_resynthesises_a_file_at_its_length(tone_folder, tmp_path, c
     (["generate", "MODEL", "--like", "MODEL"], "is not a readable audio file"),
     (["generate", "bach-chorales"], "is a compose model"),
     (["train", "DATA", "--output", "float"], "--output must be one of mulaw, dual"),
+    (["train", "DATA", "--onset-share", "1.5"], "--onset-share from 0 to 1"),
     (["train", "/nowhere"], "is not a folder, a CSV manifest"),
 ])
 def test_user_mistakes_get_one_sentence_and_no_traceback(args, phrase, trained, tone_folder, capsys):
