@@ -13,4 +13,4 @@ start=$SECONDS
   --out runs/bach-chorales
 echo "bach-chorales: trained in $((SECONDS - start)) s"
 cp runs/bach-chorales/model.safetensors gruve/pretrained/bach-chorales.safetensors
-.venv/bin/gruve compose evaluate bach-chorales --reference bach --n 100 --out runs/bach-chorales/evaluation
+.venv/bin/gruve compose evaluate bach-chorales --reference bach --n 300 --out runs/bach-chorales/evaluation

@@ -14,4 +14,4 @@ start=$SECONDS
   --out runs/groove-drums
 echo "groove-drums: trained in $((SECONDS - start)) s"
 cp runs/groove-drums/model.safetensors gruve/pretrained/groove-drums.safetensors
-.venv/bin/gruve compose evaluate groove-drums --reference "$DATA" --n 100 --out runs/groove-drums/evaluation
+.venv/bin/gruve compose evaluate groove-drums --reference "$DATA" --n 300 --out runs/groove-drums/evaluation
