@@ -378,9 +378,9 @@ def compose_evaluate(
 ):
     """How close generated music is to a corpus: pitch classes, range, density, inter-onset intervals, polyphony,
     repetition and groove consistency, each as the overlapping area (OA, higher is closer) and KL divergence of
-    Yang and Lerch (2018), beside two sets of as many other pieces of the corpus (from outside --split): with their
-    tokens shuffled (the baseline to beat) and as they are (real music, the ceiling); for a model also the share
-    of its tokens that decode and its NLL per token on the reference pieces."""
+    Yang and Lerch (2018), beside the corpus's other pieces (from outside --split, up to 2,000): with their tokens
+    shuffled (the baseline to beat) and as they are (real music, the ceiling); for a model also the share of its
+    tokens that decode and its NLL per token on the reference pieces."""
     from gruve.compose.evaluate import evaluate
 
     report = evaluate(source, reference, out_dir, split, n, bars, seed, say=err.print, cache_dir=cache_dir,

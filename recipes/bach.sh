@@ -2,8 +2,8 @@
 # The shipped `bach-chorales` language model: a 2x256 GRU over REMI tokens of the Bach chorales that come
 # with music21 (nothing to download; converted to MIDI once into the cache), on a seeded 80/10/10 split by
 # chorale, with transposition by up to 5 semitones. Trained for 20 epochs on one CPU thread, copied to
-# gruve/pretrained, then evaluated against the 41 held-out chorales (100 generated pieces of at most 16
-# bars, beside 100 other chorales shuffled and as they are).
+# gruve/pretrained, then evaluated against the 41 held-out chorales (300 generated pieces, each as long as
+# a held-out chorale drawn at random, beside the 369 other chorales shuffled and as they are).
 # Usage: recipes/bach.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,8 +2,9 @@
 # The shipped `groove-drums` language model: a 2x256 GRU over REMI tokens of the Groove MIDI Dataset's drum
 # performances, conditioned on their style (generate with --condition style=funk), on the official split
 # (897 train, 124 validation, 129 test performances), with tempo augmentation. Trained for 14 epochs on one
-# CPU thread, copied to gruve/pretrained, then evaluated against the 129 test performances (100 generated
-# pieces, beside 100 other performances shuffled and as they are).
+# CPU thread, copied to gruve/pretrained, then evaluated against the 129 test performances (300 generated
+# pieces, each as long as a test performance drawn at random and in its style, beside the 1,021 other
+# performances shuffled and as they are).
 # Usage: recipes/groove.sh [PATH-TO-GROOVE]   (without a path the MIDI-only release is downloaded)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -289,6 +289,9 @@ def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(tra
     code, _, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder),
                             "--out", str(tmp_path / "eval3")], capsys)  # its test split has 2 pieces: enough
     assert code == 0
+    code, _, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder), "--bars", "0",
+                            "--out", str(tmp_path / "eval5")], capsys)  # 0 is not "unset"
+    assert code == 1 and "--bars must be at least 1" in err and "--tokens" not in err and "Traceback" not in err
 
 
 def test_evaluate_generates_pieces_as_long_as_held_out_pieces_with_their_labels():

@@ -7,8 +7,9 @@ held-out ones it is measured against), all of them up to OTHERS: the same pieces
 random order (the shuffled-token baseline: right token counts, no musical order), and the same pieces as
 they are (real music: how close a perfect model could come). Taking all of them, not as many as were
 generated, keeps the baseline steady: most shuffled pieces decode to fewer than two notes and drop out,
-and a hundred drawn at random moved the baseline's OA by up to 0.05 from one seed to the next. The held-out pieces are measured as the
-tokenizer writes them (encoded and decoded), as are the generated and the other pieces.
+and a hundred drawn at random moved the baseline's OA by up to 0.05 from one seed to the next. The
+held-out pieces are measured as the tokenizer writes them (encoded and decoded), as are the generated and
+the other pieces.
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int
     reference_features = [metrics.features(_round_trip(p.score, tokenizer, drums)) for p in held_out]
     ours = [metrics.features(score) for score in generated]
     others = _others(corpus, split, seed)
+    encoded = [tokens.encode(tokenizer, p.score) for p in others]
     rng = np.random.default_rng(seed)
-    shuffled = [tokens.decode(tokenizer, rng.permutation(tokens.encode(tokenizer, p.score)), drums)[0] for p in others]
-    real = [_round_trip(p.score, tokenizer, drums) for p in others]
+    shuffled = [tokens.decode(tokenizer, rng.permutation(ids), drums)[0] for ids in encoded]
+    real = [tokens.decode(tokenizer, ids, drums)[0] for ids in encoded]
     scores = {"model": metrics.compare(ours, reference_features)}
     for kind, pieces in (("shuffled", shuffled), ("real", real)):
         scores[kind] = metrics.compare([metrics.features(s) for s in pieces if _notes(s) >= 2], reference_features)
@@ -78,11 +80,11 @@ def _generate(source, corpus, held_out, n, bars, seed, sampling, report, say):
 
     model = bundle.load(source, task="compose")
     label, values = model.config.condition, model.config.condition_values
-    conditioned = bool(values) and all(label in p.labels for p in held_out)
-    data = encode(held_out, model.tokenizer, label if conditioned else None, values)
+    if not (values and all(label in p.labels for p in held_out)):
+        label = None  # unconditioned, or the reference does not carry the model's label
+    data = encode(held_out, model.tokenizer, label, values)
     report["held_out"] = held_out_nll(model, data)
-    wanted = _pairs(held_out, data.ids, label if conditioned else None, n, bars, model.tokenizer.vocab["Bar_None"],
-                    seed)
+    wanted = _pairs(held_out, data.ids, label, n, bars, model.tokenizer.vocab["Bar_None"], seed)
     pieces = []
     for k, (value, length) in enumerate(sorted(set(wanted), key=str)):
         count = wanted.count((value, length))
@@ -97,11 +99,11 @@ def _generate(source, corpus, held_out, n, bars, seed, sampling, report, say):
     kept = [i for i, score in enumerate(scores) if _notes(score) >= 2]
     if len(kept) < len(scores):
         say(f"{len(scores) - len(kept)} generated pieces had fewer than two notes and are not measured")
-    report["generated"] = {"pieces": n, "measured": len(kept), "bars": bars or "as the held-out pieces",
-                           "seed": seed, **sampling,
+    report["generated"] = {"pieces": n, "measured": len(kept),
+                           "bars": "as the held-out pieces" if bars is None else bars, "seed": seed, **sampling,
                            "tokens": int(sum(len(p) for p in pieces)),
                            "validity": round(float(np.mean(validity)), 4),
-                           **({f"{label}s": sorted({value for value, _ in wanted})} if conditioned else {})}
+                           **({f"{label}s": sorted({value for value, _ in wanted})} if label else {})}
     return [scores[i] for i in kept], [f"sample-{i + 1}" for i in kept], model.tokenizer, model.config.drums
 
 
@@ -111,7 +113,8 @@ def _pairs(held_out: list[corpora.Piece], ids: list[np.ndarray], label: str | No
     both from a held-out piece drawn at random (its length: the `bar` tokens of its `ids`), unless `bars`
     sets every length."""
     drawn = np.random.default_rng(seed).integers(0, len(held_out), n)
-    return [(held_out[i].labels[label] if label else None, bars or max(int((ids[i] == bar).sum()), 1)) for i in drawn]
+    return [(held_out[i].labels[label] if label else None,
+             max(int((ids[i] == bar).sum()), 1) if bars is None else bars) for i in drawn]
 
 
 def _read_folder(path: Path, say: Callable[[str], None]):

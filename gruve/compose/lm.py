@@ -50,8 +50,9 @@ class Controls:
     may_end: bool = False  # let a piece end (EOS) before its `bars`, as the corpus's pieces do
 
     def check(self, model: MusicLM) -> None:
-        if self.n < 1 or self.tokens < 1 or (self.bars is not None and self.bars < 1):
-            raise GruveError("--n, --bars and --tokens must be at least 1.")
+        for option, value in (("--n", self.n), ("--bars", self.bars), ("--tokens", self.tokens)):
+            if value is not None and value < 1:  # each named alone: compose evaluate has no --tokens
+                raise GruveError(f"{option} must be at least 1 (got {value}).")
         if self.temperature <= 0:
             raise GruveError(f"--temperature must be above 0 (got {self.temperature}).")
         if not 0 < self.top_p <= 1:
