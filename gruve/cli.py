@@ -286,8 +286,9 @@ def compose_train(
     hidden: int = typer.Option(256, help="GRU units per layer (also the token embedding size: the output is tied)."),
     layers: int = typer.Option(2, help="GRU layers."),
     dropout: float = typer.Option(0.3, help="Dropout on embeddings, between layers and on the output."),
-    condition: Optional[str] = typer.Option(None, help="A label of the corpus to condition on, e.g. style for groove; "
-                                                       "then generate takes --condition style=VALUE."),
+    condition: Optional[str] = typer.Option(None, help="Labels of the corpus to condition on, separated by commas, "
+                                                       "e.g. style,beat_type for groove; then generate takes "
+                                                       "--condition style=funk,beat_type=fill."),
     window: int = typer.Option(256, help="Tokens per training window."),
     batch_size: int = typer.Option(32, help="Windows per batch."),
     lr: float = typer.Option(2e-3, help="AdamW learning rate; halved after 2 epochs without progress."),
@@ -309,7 +310,8 @@ def compose_train(
     from gruve.compose.tokens import build
 
     build(tokenizer)  # an unknown tokenizer is refused before any data is read
-    options = LMOptions(corpus, tokenizer, hidden, layers, dropout, condition, window, batch_size, lr,
+    labels = tuple(label.strip() for label in condition.split(",")) if condition else ()
+    options = LMOptions(corpus, tokenizer, hidden, layers, dropout, labels, window, batch_size, lr,
                         transpose=transpose, tempo=tempo, cache_dir=cache_dir)
     run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     _print_summary(train(options, run, say=err.print))
@@ -332,7 +334,9 @@ def compose_generate(
     seed: int = typer.Option(0, help="The same seed gives the same music."),
     primer: Optional[Path] = typer.Option(None, help="A MIDI or score file whose opening bars the pieces continue."),
     primer_bars: int = typer.Option(2, help="How many bars of --primer to keep."),
-    condition: Optional[str] = typer.Option(None, help="LABEL=VALUE the model was trained on, e.g. style=funk."),
+    condition: Optional[str] = typer.Option(None, help="LABEL=VALUE pairs, separated by commas, of labels the model "
+                                                       "was trained on, e.g. style=funk,beat_type=fill; a label "
+                                                       "left out is drawn at random for each piece."),
     out_dir: Path = typer.Option(Path("runs/generated"), "--out", help="Where sample-N.mid/.wav and samples.png go."),
 ):
     """Generate new pieces; writes each as MIDI and WAV (through FluidSynth) and a piano-roll PNG of them all."""
@@ -341,17 +345,18 @@ def compose_generate(
     from gruve.compose.tokens import primer_ids
 
     lm = bundle.load(model, task="compose")
-    value = None
-    if condition is not None:
-        label, _, value = condition.partition("=")
-        if label != lm.config.condition or not value:
-            raise GruveError(f"--condition must be {lm.config.condition or 'LABEL'}=VALUE for this model"
-                             + ("." if lm.config.condition else "; it was trained without one."))
+    chosen = {}
+    for pair in condition.split(",") if condition else []:
+        label, _, value = pair.strip().partition("=")
+        if not label or not value:
+            raise GruveError(f"--condition takes LABEL=VALUE pairs separated by commas, e.g. style=funk (got {pair!r}).")
+        chosen[label] = value
     start = primer_ids(lm.tokenizer, primer, primer_bars) if primer is not None else None
-    controls = Controls(n, None if tokens else bars, tokens or 4096, temperature, top_k, top_p, seed, start, value)
-    pieces = lm.generate(controls)
+    controls = Controls(n, None if tokens else bars, tokens or 4096, temperature, top_k, top_p, seed, start, chosen)
+    pieces, conditions = lm.generate(controls)
     titles = [f"sample {i} (temperature {temperature}, top-p {top_p}, seed {seed}"
-              + (f", {condition}" if condition else "") + ")" for i in range(1, n + 1)]
+              + "".join(f", {label}={value}" for label, value in values.items()) + ")"
+              for i, values in enumerate(conditions, 1)]
     written, validity = write_pieces(lm, pieces, out_dir, titles, say=err.print)
     for path in written:
         out.print(f"wrote {path}", highlight=False)
@@ -647,9 +652,11 @@ def models():
             what = meta["config"]["model"]
             score = f"NLL {metrics['test_nll']:.2f}" if "test_nll" in metrics else "-"
         elif meta["task"] == "compose":
-            config = meta["config"]
-            what = (f"{config['layers']}x{config['hidden']} GRU over {config['tokenizer']} tokens"
-                    + (f", by {config['condition']}" if config["condition"] else ""))
+            from gruve.compose.lm import LMConfig
+
+            config = LMConfig.from_dict(meta["config"])
+            what = (f"{config.layers}x{config.hidden} GRU over {config.tokenizer} tokens"
+                    + (f", by {' and '.join(config.conditions)}" if config.conditions else ""))
             score = f"NLL {metrics['test_nll_per_token']:.3f} per token" if "test_nll_per_token" in metrics else "-"
         elif meta["task"] == "synth":
             config = meta["config"]

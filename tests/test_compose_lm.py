@@ -4,6 +4,7 @@ does, and export of its step."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import onnxruntime
@@ -151,42 +152,79 @@ def test_augmentation_transposes_within_the_keyboard_and_moves_tempo():
     assert all(0 < edge(np.array([highest]), np.random.default_rng(s))[0] <= highest for s in range(10))
 
 
-def small_model(condition_values=()) -> MusicLM:
+def small_model(conditions=None) -> MusicLM:
     torch.manual_seed(0)
     tokenizer = tokens.build("REMI")
     config = LMConfig("REMI", tokens.to_json(tokenizer), len(tokenizer), hidden=24, layers=2, dropout=0.0,
-                      condition="style" if condition_values else None, condition_values=list(condition_values))
+                      conditions=conditions or {})
     return MusicLM(config).eval()
 
 
+TWO_LABELS = {"style": ["funk", "rock"], "beat_type": ["beat", "fill"]}
+
+
+def test_two_labels_each_add_their_own_embedding():
+    model = small_model(TWO_LABELS)
+    assert model.config.condition_index({"style": "rock", "beat_type": "fill", "drummer": "x"}) == [1, 3]
+    ids = torch.randint(4, model.config.vocab_size, (1, 10))
+    with torch.inference_mode():
+        both, _ = model(ids, torch.tensor([[1, 3]]))
+        inputs = model.embedding(ids) + model.conditions.weight[1] + model.conditions.weight[3]
+        expected, _ = model.rnn.rnn(inputs)
+        torch.testing.assert_close(both, expected @ model.embedding.weight.T + model.out_bias)
+    # In a batch, each piece is sampled with its own values: the fused step agrees with torch row by row.
+    rows = np.array([[0, 2], [1, 3]])
+    fused = Sampler(model)._advance(np.repeat(ids.numpy().T, 2, axis=1), np.zeros((2, 2, 24), np.float32), rows)
+    with torch.inference_mode():
+        each, _ = model(ids.repeat(2, 1), torch.from_numpy(rows))
+    np.testing.assert_allclose(fused, each[:, -1].numpy(), atol=1e-4)
+    # A label left out is drawn for each piece, seeded; the one given is kept.
+    _, conditions = model.generate(Controls(n=12, bars=1, tokens=50, seed=1, conditions={"style": "rock"}))
+    assert {c["style"] for c in conditions} == {"rock"} and {c["beat_type"] for c in conditions} == {"beat", "fill"}
+    assert model.generate(Controls(n=12, bars=1, tokens=50, seed=1, conditions={"style": "rock"}))[1] == conditions
+    with pytest.raises(GruveError, match="knows no beat_type 'solo'"):
+        model.generate(Controls(conditions={"beat_type": "solo"}))
+
+
+def test_a_bundle_from_before_several_labels_still_loads():
+    config = asdict(small_model().config)
+    config.pop("conditions")
+    assert LMConfig.from_dict({**config, "condition": "style", "condition_values": ["funk", "rock"]}).conditions == {
+        "style": ["funk", "rock"]}
+    assert LMConfig.from_dict({**config, "condition": None, "condition_values": []}).conditions == {}
+
+
 def test_the_fused_sampler_steps_as_the_torch_model_reads_the_whole_sequence():
-    model = small_model(["a", "b"])
+    model = small_model(TWO_LABELS)
     ids = torch.randint(4, model.config.vocab_size, (1, 40))
     with torch.inference_mode():
-        whole, _ = model(ids, torch.tensor([1]))
+        whole, _ = model(ids, torch.tensor([[1, 2]]))
         state, stepped = None, []
         for t in range(ids.shape[1]):
-            logits, state = model.step(ids[:, t], state, torch.tensor([1]))
+            logits, state = model.step(ids[:, t], state, torch.tensor([[1, 2]]))
             stepped.append(logits)
     torch.testing.assert_close(torch.stack(stepped, 1), whole, atol=1e-4, rtol=1e-4)
     sampler = Sampler(model)
     h = np.zeros((2, 1, 24), np.float32)
-    fused = sampler._advance(ids.numpy().T.copy(), h, 1)
+    fused = sampler._advance(ids.numpy().T.copy(), h, np.array([[1, 2]]))
     np.testing.assert_allclose(fused[0], whole[0, -1].numpy(), atol=1e-4)
 
 
 def test_generation_is_seeded_follows_its_controls_and_keeps_the_primer():
     model = small_model()
     bar = model.tokenizer.vocab["Bar_None"]
-    first = model.generate(Controls(n=3, bars=2, tokens=300, seed=4))
-    assert [p.tolist() for p in first] == [p.tolist() for p in model.generate(Controls(n=3, bars=2, tokens=300, seed=4))]
-    assert [p.tolist() for p in first] != [p.tolist() for p in model.generate(Controls(n=3, bars=2, tokens=300, seed=5))]
+    first, _ = model.generate(Controls(n=3, bars=2, tokens=300, seed=4))
+    again, _ = model.generate(Controls(n=3, bars=2, tokens=300, seed=4))
+    other, _ = model.generate(Controls(n=3, bars=2, tokens=300, seed=5))
+    assert [p.tolist() for p in first] == [p.tolist() for p in again]
+    assert [p.tolist() for p in first] != [p.tolist() for p in other]
     assert all(int((p == bar).sum()) <= 2 for p in first)
-    assert all(len(p) <= 300 for p in model.generate(Controls(n=2, bars=None, tokens=300, seed=0)))
+    assert all(len(p) <= 300 for p in model.generate(Controls(n=2, bars=None, tokens=300, seed=0))[0])
     primer = np.array([bar, model.tokenizer.vocab["Position_0"]])
-    assert all(p[:2].tolist() == primer.tolist() for p in model.generate(Controls(n=2, bars=3, primer=primer)))
+    assert all(p[:2].tolist() == primer.tolist() for p in model.generate(Controls(n=2, bars=3, primer=primer))[0])
     for controls, phrase in [(Controls(temperature=0), "--temperature"), (Controls(top_p=0), "^--top-p must be"),
-                             (Controls(top_k=-1), "^--top-k must be"), (Controls(condition="funk"), "knows no")]:
+                             (Controls(top_k=-1), "^--top-k must be"),
+                             (Controls(conditions={"style": "funk"}), "conditioned on nothing")]:
         with pytest.raises(GruveError, match=phrase) as raised:
             model.generate(controls)
         assert ("--top-k" in str(raised.value)) == (controls.top_k < 0)  # compose evaluate has no --top-k
@@ -204,7 +242,7 @@ def test_held_out_nll_reads_long_pieces_in_chunks_exactly():
     import gruve.compose.lm_train as lm_train
 
     model = small_model()
-    data = Encoded([np.random.default_rng(i).integers(4, 300, n) for i, n in enumerate((2500, 40, 700))], [0, 0, 0])
+    data = Encoded([np.random.default_rng(i).integers(4, 300, n) for i, n in enumerate((2500, 40, 700))], [[], [], []])
     chunked = held_out_nll(model, data)
     original, lm_train.CHUNK = lm_train.CHUNK, 10_000
     try:
@@ -218,14 +256,14 @@ def test_held_out_nll_reads_long_pieces_in_chunks_exactly():
 def test_the_exported_step_gives_torch_logits(tmp_path):
     from gruve.export import export
 
-    model = small_model(["a", "b"])
+    model = small_model(TWO_LABELS)
     [(path, difference)] = export(model, tmp_path / "lm.onnx")
     assert difference < 1e-4
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     hidden = np.zeros((2, 1, 24), np.float32)
-    logits, _ = session.run(None, {"token": np.array([9]), "hidden": hidden, "condition": np.array([1])})
+    logits, _ = session.run(None, {"token": np.array([9]), "hidden": hidden, "condition": np.array([[1, 2]])})
     with torch.inference_mode():
-        expected, _ = model.step(torch.tensor([9]), torch.zeros(2, 1, 24), torch.tensor([1]))
+        expected, _ = model.step(torch.tensor([9]), torch.zeros(2, 1, 24), torch.tensor([[1, 2]]))
     np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4)
 
 
@@ -233,7 +271,7 @@ def test_train_and_generate_as_a_user_does(trained, tmp_path, capsys):
     from gruve import bundle
 
     meta, _ = bundle.read(trained)
-    assert meta["task"] == "compose" and meta["config"]["condition_values"] == ["high", "low"]
+    assert meta["task"] == "compose" and meta["config"]["conditions"] == {"folder": ["high", "low"]}
     assert 0 < meta["metrics"]["test_nll_per_token"] < np.log(meta["config"]["vocab_size"])
     assert (trained / "curves.png").is_file()
     out = tmp_path / "gen"
@@ -246,6 +284,7 @@ def test_train_and_generate_as_a_user_does(trained, tmp_path, capsys):
              "--condition", "folder=high", "--out", str(out)], capsys)
     assert (out / "sample-1.mid").read_bytes() == first  # the same seed, the same music
     for args, phrase in [(["--condition", "style=funk"], "folder=VALUE"), (["--condition", "folder=jazz"], "knows no"),
+                         (["--condition", "folder"], "LABEL=VALUE pairs"),
                          (["--temperature", "0"], "--temperature"), (["--primer", str(tmp_path / "none.mid")],
                                                                      "does not exist")]:
         code, _, err = run_cli(["compose", "generate", str(trained), "--out", str(out), *args], capsys)
@@ -303,11 +342,12 @@ def test_evaluate_generates_pieces_as_long_as_held_out_pieces_with_their_labels(
     held_out = [corpora.Piece("short", None, "test", {"style": "funk"}),
                 corpora.Piece("long", None, "test", {"style": "rock"})]
     ids = [np.array([1, bar, 3, bar, 3]), np.array([1, *[bar, 3] * 5])]
-    pairs = _pairs(held_out, ids, "style", 40, None, bar, seed=0)
-    assert set(pairs) == {("funk", 2), ("rock", 5)}  # each piece's own bar count and label, both drawn
-    assert set(_pairs(held_out, ids, "style", 40, 3, bar, seed=0)) == {("funk", 3), ("rock", 3)}
-    assert set(_pairs(held_out, ids, None, 40, None, bar, seed=0)) == {(None, 2), (None, 5)}
-    assert _pairs(held_out, ids, "style", 40, None, bar, seed=0) == pairs  # seeded
+    pairs = _pairs(held_out, ids, ["style"], 40, None, bar, seed=0)
+    funk, rock = (("style", "funk"),), (("style", "rock"),)
+    assert set(pairs) == {(funk, 2), (rock, 5)}  # each piece's own bar count and label, both drawn
+    assert set(_pairs(held_out, ids, ["style"], 40, 3, bar, seed=0)) == {(funk, 3), (rock, 3)}
+    assert set(_pairs(held_out, ids, [], 40, None, bar, seed=0)) == {((), 2), ((), 5)}
+    assert _pairs(held_out, ids, ["style"], 40, None, bar, seed=0) == pairs  # seeded
 
 
 def test_asked_for_n_bars_a_piece_does_not_end_sooner_unless_it_may():
@@ -316,6 +356,6 @@ def test_asked_for_n_bars_a_piece_does_not_end_sooner_unless_it_may():
     with torch.no_grad():
         model.out_bias[eos] = 8.0  # a model that wants to stop at once
     bar = model.tokenizer.vocab["Bar_None"]
-    pieces = model.generate(Controls(n=2, bars=3, tokens=2000, seed=0))
+    pieces, _ = model.generate(Controls(n=2, bars=3, tokens=2000, seed=0))
     assert all(int((p == bar).sum()) == 3 for p in pieces)
-    assert all(len(p) < 5 for p in model.generate(Controls(n=2, bars=3, tokens=2000, seed=0, may_end=True)))
+    assert all(len(p) < 5 for p in model.generate(Controls(n=2, bars=3, tokens=2000, seed=0, may_end=True))[0])

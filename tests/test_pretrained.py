@@ -53,8 +53,7 @@ def test_shipped_groove_drums_reaches_its_recorded_test_nll(datasets):
 
     model = gruve.load("groove-drums")
     test = corpus.load(f"groove:{datasets / 'groove'}", say=lambda _: None).split("test")
-    config = model.config
-    result = held_out_nll(model, encode(test, model.tokenizer, config.condition, config.condition_values))
+    result = held_out_nll(model, encode(test, model.tokenizer, model.config))
     assert result["nll_per_token"] == pytest.approx(model.meta["metrics"]["test_nll_per_token"], abs=1e-3)
     assert result["tokens"] == model.meta["metrics"]["test_tokens"]
 

@@ -141,7 +141,7 @@ def _fetch_groove(cache_dir: Path | None) -> Path:
 
 
 def _groove(root: Path) -> Corpus:
-    """Groove MIDI (Gillick et al. 2019): drum performances with style, beat/fill, tempo and the official split."""
+    """Groove MIDI (Gillick et al. 2019): drum performances with style, beat/fill, drummer, tempo and the official split."""
     import symusic
 
     info = root / "info.csv"
@@ -158,7 +158,7 @@ def _groove(root: Path) -> Corpus:
             skipped.append((str(path), f"{path} is not a readable MIDI file ({error})."))
             continue
         split = {"validation": "valid"}.get(row["split"], row["split"])
-        labels = {"style": row["style"].split("/")[0], "beat_type": row["beat_type"],
+        labels = {"style": row["style"].split("/")[0], "beat_type": row["beat_type"], "drummer": row["drummer"],
                   "time_signature": row["time_signature"]}
         pieces.append(Piece(row["id"], score, split, labels))
     return Corpus("groove", pieces, skipped, drums=True)

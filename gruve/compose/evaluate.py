@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -71,26 +72,28 @@ def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int
 
 def _generate(source, corpus, held_out, n, bars, seed, sampling, report, say):
     """Generate `n` pieces, each paired with a held-out piece drawn at random: it is as long as that piece (in
-    bars) unless `bars` caps every piece instead, and a conditioned model gets that piece's label, so the
+    bars) unless `bars` caps every piece instead, and a conditioned model gets that piece's labels, so the
     generated set has the reference's mix of lengths and (say) styles. Length matters: the longer a piece,
-    the wider its pitch range, say."""
+    the wider its pitch range, say. A reference that lacks one of the model's labels (or has a value the
+    model never saw) leaves them to chance: each piece's values are drawn at random, and the held-out NLL
+    is taken without them."""
     from gruve import bundle
     from gruve.compose.lm import Controls
     from gruve.compose.lm_train import encode, held_out_nll
 
     model = bundle.load(source, task="compose")
-    label, values = model.config.condition, model.config.condition_values
-    if not (values and all(label in p.labels for p in held_out)):
-        label = None  # unconditioned, or the reference does not carry the model's label
-    data = encode(held_out, model.tokenizer, label, values)
+    known = model.config.conditions
+    labelled = all(p.labels.get(label) in values for p in held_out for label, values in known.items())
+    labels = list(known) if labelled else []
+    data = encode(held_out, model.tokenizer, replace(model.config, conditions=known if labelled else {}))
     report["held_out"] = held_out_nll(model, data)
-    wanted = _pairs(held_out, data.ids, label, n, bars, model.tokenizer.vocab["Bar_None"], seed)
+    wanted = _pairs(held_out, data.ids, labels, n, bars, model.tokenizer.vocab["Bar_None"], seed)
     pieces = []
-    for k, (value, length) in enumerate(sorted(set(wanted), key=str)):
-        count = wanted.count((value, length))
+    for k, (values, length) in enumerate(sorted(set(wanted), key=str)):
+        count = wanted.count((values, length))
         # as the paired piece: exactly its bars; with `bars`: as long as the model makes them, up to `bars`
         pieces += model.generate(Controls(n=count, bars=length, tokens=8 * length * 64, seed=seed + k,
-                                          condition=value, may_end=bars is not None, **sampling))
+                                          conditions=dict(values), may_end=bars is not None, **sampling))[0]
     scores, validity = [], []
     for ids in pieces:
         score, valid = tokens.decode(model.tokenizer, ids, model.config.drums)
@@ -103,17 +106,17 @@ def _generate(source, corpus, held_out, n, bars, seed, sampling, report, say):
                            "bars": "as the held-out pieces" if bars is None else bars, "seed": seed, **sampling,
                            "tokens": int(sum(len(p) for p in pieces)),
                            "validity": round(float(np.mean(validity)), 4),
-                           **({f"{label}s": sorted({value for value, _ in wanted})} if label else {})}
+                           **{f"{label}s": sorted({dict(values)[label] for values, _ in wanted}) for label in labels}}
     return [scores[i] for i in kept], [f"sample-{i + 1}" for i in kept], model.tokenizer, model.config.drums
 
 
-def _pairs(held_out: list[corpora.Piece], ids: list[np.ndarray], label: str | None, n: int, bars: int | None,
-           bar: int, seed: int) -> list[tuple[str | None, int]]:
-    """For each of `n` pieces to generate, its `label` value (None: unconditioned) and its length in bars,
-    both from a held-out piece drawn at random (its length: the `bar` tokens of its `ids`), unless `bars`
-    sets every length."""
+def _pairs(held_out: list[corpora.Piece], ids: list[np.ndarray], labels: list[str], n: int, bars: int | None,
+           bar: int, seed: int) -> list[tuple[tuple[tuple[str, str], ...], int]]:
+    """For each of `n` pieces to generate, its values of `labels` (as (label, value) pairs) and its length in
+    bars, both from a held-out piece drawn at random (its length: the `bar` tokens of its `ids`), unless
+    `bars` sets every length."""
     drawn = np.random.default_rng(seed).integers(0, len(held_out), n)
-    return [(held_out[i].labels[label] if label else None,
+    return [(tuple((label, held_out[i].labels[label]) for label in labels),
              max(int((ids[i] == bar).sum()), 1) if bars is None else bars) for i in drawn]
 
 

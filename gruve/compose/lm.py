@@ -1,6 +1,7 @@
 """The music language model: MidiTok tokens in, a stacked GRU, the next token's distribution out through
-the input embedding (tied weights), optionally conditioned on a label the corpus gives (a style, say)
-by a learned embedding added to every input.
+the input embedding (tied weights), optionally conditioned on labels the corpus gives (a groove's style
+and whether it is a beat or a fill, say): each label value has a learned embedding, and those of a piece
+are added to every input.
 
 Sampling steps with a carried state through the fused GRU kernel: the first layer's input gates for
 every token are one table lookup, so nothing re-reads the prefix and a step costs microseconds.
@@ -29,9 +30,25 @@ class LMConfig:
     hidden: int = 256
     layers: int = 2
     dropout: float = 0.3
-    condition: str | None = None  # the corpus label the model is conditioned on, e.g. "style"
-    condition_values: list[str] = field(default_factory=list)
+    conditions: dict[str, list[str]] = field(default_factory=dict)  # each label conditioned on: its values
     drums: bool = False
+
+    @classmethod
+    def from_dict(cls, config: dict) -> LMConfig:
+        config = dict(config)
+        if "condition" in config:  # a bundle from before several labels: one label and its values
+            label, values = config.pop("condition"), config.pop("condition_values")
+            config["conditions"] = {label: values} if label else {}
+        return cls(**config)
+
+    def condition_index(self, chosen: dict[str, str]) -> list[int]:
+        """The rows of the condition embedding for one value of every label (the labels' values stacked in
+        order)."""
+        rows, offset = [], 0
+        for label, values in self.conditions.items():
+            rows.append(offset + values.index(chosen[label]))
+            offset += len(values)
+        return rows
 
 
 @dataclass
@@ -46,7 +63,7 @@ class Controls:
     top_p: float = 1.0  # nucleus sampling; 1: no limit
     seed: int = 0
     primer: np.ndarray | None = None  # token ids the pieces continue
-    condition: str | None = None  # a value of the model's condition label
+    conditions: dict[str, str] = field(default_factory=dict)  # label: value; a label left out is drawn per piece
     may_end: bool = False  # let a piece end (EOS) before its `bars`, as the corpus's pieces do
 
     def check(self, model: MusicLM) -> None:
@@ -59,10 +76,19 @@ class Controls:
             raise GruveError(f"--top-p must be above 0 and at most 1 (got {self.top_p}).")
         if self.top_k < 0:
             raise GruveError(f"--top-k must be at least 0 (got {self.top_k}).")
-        values = model.config.condition_values
-        if self.condition is not None and self.condition not in values:
-            raise GruveError(f"this model knows no {model.config.condition or 'condition'} {self.condition!r}; "
-                             f"it knows: {', '.join(values) or 'none (it is unconditioned)'}.")
+        known = model.config.conditions
+        for label, value in self.conditions.items():
+            if label not in known:
+                raise GruveError(f"this model is conditioned on {', '.join(known) or 'nothing'}, not {label!r}"
+                                 + (f"; give {'; '.join(f'{k}=VALUE' for k in known)}." if known else "."))
+            if value not in known[label]:
+                raise GruveError(f"this model knows no {label} {value!r}; it knows: {', '.join(known[label])}.")
+
+    def draw_conditions(self, model: MusicLM, rng: np.random.Generator) -> list[dict[str, str]]:
+        """Each piece's value of every label the model is conditioned on: the one asked for, or one drawn
+        at random for a label left out."""
+        return [{label: self.conditions.get(label) or str(rng.choice(values))
+                 for label, values in model.config.conditions.items()} for _ in range(self.n)]
 
 
 class MusicLM(nn.Module):
@@ -73,7 +99,8 @@ class MusicLM(nn.Module):
         self.config = config
         size = config.hidden
         self.embedding = nn.Embedding(config.vocab_size, size)
-        self.conditions = nn.Embedding(len(config.condition_values), size) if config.condition_values else None
+        rows = sum(len(values) for values in config.conditions.values())
+        self.conditions = nn.Embedding(rows, size) if rows else None
         self.rnn = RecurrentStack("gru", size, size, config.layers, dropout=config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.out_bias = nn.Parameter(torch.zeros(config.vocab_size))
@@ -81,7 +108,7 @@ class MusicLM(nn.Module):
 
     @classmethod
     def from_meta(cls, meta: dict) -> MusicLM:
-        return cls(LMConfig(**meta["config"]))
+        return cls(LMConfig.from_dict(meta["config"]))
 
     @property
     def tokenizer(self):
@@ -93,9 +120,11 @@ class MusicLM(nn.Module):
         return self.tokenizer.vocab[f"{name}_None"]
 
     def _inputs(self, ids: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        """Token embeddings plus, with `condition (batch, labels)` (rows of the condition embedding), the
+        sum of each sequence's label embeddings."""
         x = self.embedding(ids)
         if self.conditions is not None and condition is not None:
-            x = x + self.conditions(condition)[:, None]
+            x = x + self.conditions(condition).sum(1)[:, None]
         return self.dropout(x)
 
     def forward(self, ids: torch.Tensor, condition: torch.Tensor | None = None, state: torch.Tensor | None = None):
@@ -110,15 +139,14 @@ class MusicLM(nn.Module):
         h, state = self.rnn.step(self._inputs(ids[:, None], condition)[:, 0], state)
         return h @ self.embedding.weight.T + self.out_bias, state
 
-    def condition_index(self, value: str | None) -> int | None:
-        return None if value is None else self.config.condition_values.index(value)
-
     @torch.inference_mode()
-    def generate(self, controls: Controls) -> list[np.ndarray]:
-        """`controls.n` token sequences (each starting with the primer, if any), sampled at once."""
+    def generate(self, controls: Controls) -> tuple[list[np.ndarray], list[dict[str, str]]]:
+        """`controls.n` token sequences (each starting with the primer, if any), sampled at once, and the
+        label values each was conditioned on."""
         controls.check(self)
         self.eval()
-        return Sampler(self).run(controls)
+        conditions = controls.draw_conditions(self, np.random.default_rng(controls.seed))
+        return Sampler(self).run(controls, conditions), conditions
 
     def onnx_graphs(self) -> list:
         """What `gruve export` writes: one step (a token and the state in; logits and the state out)."""
@@ -128,10 +156,11 @@ class MusicLM(nn.Module):
         inputs = [torch.tensor([1, 5])]
         names = ["token"]
         if self.conditions is not None:
-            inputs.append(torch.tensor([0, len(self.config.condition_values) - 1]))
+            inputs.append(torch.tensor([[0] * len(self.config.conditions), self.config.condition_index(
+                {label: values[-1] for label, values in self.config.conditions.items()})]))
             names.append("condition")
         check = (torch.tensor([7]), torch.randn(self.config.layers, 1, self.config.hidden),
-                 *([torch.tensor([0])] if self.conditions is not None else []))
+                 *([inputs[-1][1:]] if self.conditions is not None else []))
         return [Graph("", _Step(self), (inputs[0], state, *inputs[1:]), [names[0], "hidden", *names[1:]],
                       ["logits", "hidden_out"],
                       {"token": {0: "batch"}, "condition": {0: "batch"}, "hidden": {1: "batch"},
@@ -173,13 +202,14 @@ class Sampler:
         self.output = np.ascontiguousarray(embedding.T)
         self.bias = model.out_bias.detach().numpy()
 
-    def _advance(self, ids: np.ndarray, h: np.ndarray, condition: int | None) -> np.ndarray:
-        """Feed `ids (time, batch)` from state `h (layers, batch, H)`, updated in place; the last logits."""
+    def _advance(self, ids: np.ndarray, h: np.ndarray, condition: np.ndarray | None) -> np.ndarray:
+        """Feed `ids (time, batch)` from state `h (layers, batch, H)`, updated in place; the last logits.
+        `condition (batch, labels)` holds each sequence's rows of the condition embedding."""
         from gruve.nn.fused import gru_layer, gru_scan
 
         gates = self.token_gates[ids]
         if condition is not None:
-            gates = gates + self.condition_gates[condition]
+            gates = gates + self.condition_gates[condition].sum(1)
         out = np.empty((*ids.shape, h.shape[-1]), np.float32)
         _, _, w_hh, b_hh = self.layers[0]
         gru_scan(np.ascontiguousarray(gates), h[0], w_hh, b_hh, out)
@@ -188,11 +218,12 @@ class Sampler:
             gru_layer(below, h[i], *weights, out)
         return out[-1] @ self.output + self.bias
 
-    def run(self, controls: Controls) -> list[np.ndarray]:
+    def run(self, controls: Controls, conditions: list[dict[str, str]]) -> list[np.ndarray]:
         rng = np.random.default_rng(controls.seed)
         model, n = self.model, controls.n
         bos, eos, bar = model.special("BOS"), model.special("EOS"), model.tokenizer.vocab.get("Bar_None")
-        condition = model.condition_index(controls.condition)
+        condition = (np.array([model.config.condition_index(c) for c in conditions])
+                     if model.conditions is not None else None)
         primer = np.asarray([bos, *([] if controls.primer is None else controls.primer)], dtype=np.int64)
         h = np.zeros((len(self.layers), n, model.config.hidden), np.float32)
         logits = self._advance(np.repeat(primer[:, None], n, axis=1), h, condition)

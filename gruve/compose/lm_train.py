@@ -36,7 +36,7 @@ class LMOptions:
     hidden: int = 256
     layers: int = 2
     dropout: float = 0.3
-    condition: str | None = None  # a label of the corpus to condition on, e.g. style for groove
+    conditions: tuple[str, ...] = ()  # labels of the corpus to condition on, e.g. style and beat_type for groove
     window: int = 256  # tokens per training window
     batch_size: int = 32
     lr: float = 2e-3
@@ -48,10 +48,11 @@ class LMOptions:
 
 @dataclass
 class Encoded:
-    """A corpus split as token ids (BOS ... EOS) and each piece's condition index (0 when unconditioned)."""
+    """A corpus split as token ids (BOS ... EOS) and each piece's rows of the condition embedding (one per
+    label; none when unconditioned)."""
 
     ids: list[np.ndarray]
-    conditions: list[int]
+    conditions: list[list[int]]
 
     @property
     def tokens(self) -> int:
@@ -96,7 +97,7 @@ def collate(pad: int):
         ids = torch.full((len(items), int(lengths.max())), pad, dtype=torch.long)
         for row, (piece, _) in enumerate(items):
             ids[row, :len(piece)] = piece
-        return ids, lengths, torch.tensor([c for _, c in items])
+        return ids, lengths, torch.tensor([c for _, c in items], dtype=torch.long).reshape(len(items), -1)
     return batch
 
 
@@ -143,11 +144,10 @@ class LMTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
 
 
-def encode(pieces: list[corpora.Piece], tokenizer, condition: str | None, values: list[str]) -> Encoded:
+def encode(pieces: list[corpora.Piece], tokenizer, config: LMConfig) -> Encoded:
     bos, eos = tokenizer.vocab["BOS_None"], tokenizer.vocab["EOS_None"]
     ids = [np.concatenate([[bos], tokens.encode(tokenizer, p.score), [eos]]).astype(np.int64) for p in pieces]
-    conditions = [values.index(p.labels[condition]) if condition else 0 for p in pieces]
-    return Encoded(ids, conditions)
+    return Encoded(ids, [config.condition_index(p.labels) for p in pieces])
 
 
 @torch.inference_mode()
@@ -166,19 +166,16 @@ def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = pr
     """Train on `options.corpus`, write `run.out/model.safetensors`, and score it on the valid and test pieces."""
     L.seed_everything(run.seed, workers=True, verbose=False)
     corpus = corpora.load(options.corpus, run.seed, say, options.cache_dir)
-    values = []
-    if options.condition:
-        values = corpus.label_values(options.condition)
-        if not values or any(options.condition not in p.labels for p in corpus.pieces):
+    for label in options.conditions:
+        if any(label not in p.labels for p in corpus.pieces):
             known = sorted({k for p in corpus.pieces for k in p.labels}) or ["none"]
-            raise DataError(f"not every piece of {corpus.name} has a {options.condition!r} label; "
-                            f"its labels: {', '.join(known)}.")
+            raise DataError(f"not every piece of {corpus.name} has a {label!r} label; its labels: {', '.join(known)}.")
     tokenizer = tokens.build(options.tokenizer)
-    data = {split: encode(corpus.split(split), tokenizer, options.condition, values) for split in ("train", "valid", "test")}
+    config = LMConfig(options.tokenizer, tokens.to_json(tokenizer), len(tokenizer), options.hidden, options.layers,
+                      options.dropout, {label: corpus.label_values(label) for label in options.conditions}, corpus.drums)
+    data = {split: encode(corpus.split(split), tokenizer, config) for split in ("train", "valid", "test")}
     if not data["train"].ids or not data["valid"].ids:
         raise DataError(f"{options.corpus} needs pieces in both its train and valid parts.")
-    config = LMConfig(options.tokenizer, tokens.to_json(tokenizer), len(tokenizer), options.hidden, options.layers,
-                      options.dropout, options.condition, values, corpus.drums)
     model = MusicLM(config)
     model._tokenizer = tokenizer
     say(f"training a {options.layers}x{options.hidden} GRU on {corpus.name} ({options.tokenizer}, {len(tokenizer)} tokens): "
