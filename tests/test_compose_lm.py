@@ -157,13 +157,18 @@ def small_model(conditions=None) -> MusicLM:
     tokenizer = tokens.build("REMI")
     config = LMConfig("REMI", tokens.to_json(tokenizer), len(tokenizer), hidden=24, layers=2, dropout=0.0,
                       conditions=conditions or {})
-    return MusicLM(config).eval()
+    model = MusicLM(config).eval()
+    if model.conditions is not None:
+        with torch.no_grad():
+            model.conditions.weight.normal_()  # as training leaves them: label values that differ
+    return model
 
 
 TWO_LABELS = {"style": ["funk", "rock"], "beat_type": ["beat", "fill"]}
 
 
 def test_two_labels_each_add_their_own_embedding():
+    assert not MusicLM(small_model(TWO_LABELS).config).conditions.weight.any()  # at first: the unconditioned model
     model = small_model(TWO_LABELS)
     assert model.config.condition_index({"style": "rock", "beat_type": "fill", "drummer": "x"}) == [1, 3]
     ids = torch.randint(4, model.config.vocab_size, (1, 10))

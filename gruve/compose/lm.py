@@ -101,6 +101,10 @@ class MusicLM(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, size)
         rows = sum(len(values) for values in config.conditions.values())
         self.conditions = nn.Embedding(rows, size) if rows else None
+        if self.conditions is not None:
+            # Zero at the start: the model begins as the unconditioned one and each value learns what it adds.
+            # At nn.Embedding's N(0, 1), three labels summed outweigh the token's own embedding threefold.
+            nn.init.zeros_(self.conditions.weight)
         self.rnn = RecurrentStack("gru", size, size, config.layers, dropout=config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.out_bias = nn.Parameter(torch.zeros(config.vocab_size))
