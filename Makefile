@@ -43,7 +43,7 @@ demo: setup
 	$(BIN)/gruve listen predict esc10 examples/esc10 -k 2
 	$(BIN)/gruve compose pianoroll sample jsb-gru-nade --n 2 --steps 32 --out runs/demo-chorales
 	$(BIN)/gruve compose generate bach-chorales --out runs/demo-bach
-	$(BIN)/gruve compose generate groove-drums --condition style=funk --bars 8 --out runs/demo-groove
+	$(BIN)/gruve compose generate groove-drums --condition style=funk,beat_type=beat --bars 8 --out runs/demo-groove
 	$(BIN)/gruve synth generate drums --label snare --n 4 --out runs/demo-drums
 	$(BIN)/gruve listen stream fsdd-digits --input examples/digits/sequence_2_0_4_8_6.wav
 	$(BIN)/gruve export fsdd-digits runs/demo-export/fsdd-digits.onnx

@@ -61,7 +61,7 @@ def test_shipped_groove_drums_reaches_its_recorded_test_nll(datasets):
 def test_shipped_composers_write_valid_music_with_their_defaults(tmp_path, capsys):
     import symusic
 
-    for name, args in [("bach-chorales", []), ("groove-drums", ["--condition", "style=funk"])]:
+    for name, args in [("bach-chorales", []), ("groove-drums", ["--condition", "style=funk,beat_type=fill"])]:
         out = tmp_path / name
         code, _, err = run_cli(["compose", "generate", name, "--out", str(out), *args], capsys)
         assert code == 0
