@@ -173,7 +173,10 @@ class MusicLM(nn.Module):
                        "tokenizer": self.config.tokenizer_params,
                        "usage": "Start with the BOS token and a zero state; sample the next token from softmax(logits), "
                                 "feed it back with hidden_out. Decode the tokens with MidiTok and the tokenizer "
-                                "configuration in this metadata."}, check=[check])]
+                                "configuration in this metadata."
+                                + (" condition (batch, labels): for each label of config.conditions in order, the "
+                                   "index of its value plus the count of the values of the labels before it."
+                                   if self.conditions is not None else "")}, check=[check])]
 
 
 class _Step(nn.Module):
