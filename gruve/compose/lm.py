@@ -80,7 +80,7 @@ class Controls:
         for label, value in self.conditions.items():
             if label not in known:
                 raise GruveError(f"this model is conditioned on {', '.join(known) or 'nothing'}, not {label!r}"
-                                 + (f"; give {'; '.join(f'{k}=VALUE' for k in known)}." if known else "."))
+                                 + (f"; give {','.join(f'{k}=VALUE' for k in known)}." if known else "."))
             if value not in known[label]:
                 raise GruveError(f"this model knows no {label} {value!r}; it knows: {', '.join(known[label])}.")
 
