@@ -355,6 +355,21 @@ def test_evaluate_generates_pieces_as_long_as_held_out_pieces_with_their_labels(
     assert _pairs(held_out, ids, ["style"], 40, None, bar, seed=0) == pairs  # seeded
 
 
+def test_one_batch_gives_each_piece_its_own_labels_bars_and_token_limit():
+    model = small_model(TWO_LABELS)
+    bar = model.tokenizer.vocab["Bar_None"]
+    with torch.no_grad():
+        model.out_bias[bar] = 6.0  # bars come often
+    wanted = [{"style": "funk", "beat_type": "fill"}, {"style": "rock", "beat_type": "beat"},
+              {"style": "rock", "beat_type": "fill"}]
+    pieces, conditions = model.generate(Controls(n=3, seed=0), wanted, [(1, 2000), (3, 2000), (4, 6)])
+    assert conditions == wanted
+    assert [int((p == bar).sum()) for p in pieces[:2]] == [1, 3]  # each its own bars, none sooner
+    assert len(pieces[2]) == 6  # its own token limit, before its 4 bars
+    alone, _ = model.generate(Controls(n=1, bars=3, tokens=2000, seed=0, conditions=wanted[1]))
+    assert int((alone[0] == bar).sum()) == 3
+
+
 def test_asked_for_n_bars_a_piece_does_not_end_sooner_unless_it_may():
     model = small_model()
     eos = model.special("EOS")

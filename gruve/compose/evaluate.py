@@ -88,12 +88,11 @@ def _generate(source, corpus, held_out, n, bars, seed, sampling, report, say):
     data = encode(held_out, model.tokenizer, replace(model.config, conditions=known if labelled else {}))
     report["held_out"] = held_out_nll(model, data)
     wanted = _pairs(held_out, data.ids, labels, n, bars, model.tokenizer.vocab["Bar_None"], seed)
-    pieces = []
-    for k, (values, length) in enumerate(sorted(set(wanted), key=str)):
-        count = wanted.count((values, length))
-        # as the paired piece: exactly its bars; with `bars`: as long as the model makes them, up to `bars`
-        pieces += model.generate(Controls(n=count, bars=length, tokens=8 * length * 64, seed=seed + k,
-                                          conditions=dict(values), may_end=bars is not None, **sampling))[0]
+    # All at once, each piece with its pair's labels and length: as the paired piece, exactly its bars; with
+    # `bars`, as long as the model makes them, up to `bars`. At most 512 tokens a bar stops a runaway piece.
+    controls = Controls(n=n, bars=max(length for _, length in wanted), seed=seed, may_end=bars is not None, **sampling)
+    pieces, _ = model.generate(controls, [dict(values) for values, _ in wanted] if labels else None,
+                               [(length, 8 * length * 64) for _, length in wanted])
     scores, validity = [], []
     for ids in pieces:
         score, valid = tokens.decode(model.tokenizer, ids, model.config.drums)

@@ -144,13 +144,17 @@ class MusicLM(nn.Module):
         return h @ self.embedding.weight.T + self.out_bias, state
 
     @torch.inference_mode()
-    def generate(self, controls: Controls) -> tuple[list[np.ndarray], list[dict[str, str]]]:
+    def generate(self, controls: Controls, conditions: list[dict[str, str]] | None = None,
+                 lengths: list[tuple[int, int]] | None = None) -> tuple[list[np.ndarray], list[dict[str, str]]]:
         """`controls.n` token sequences (each starting with the primer, if any), sampled at once, and the
-        label values each was conditioned on."""
+        label values each was conditioned on. Every piece has the labels `controls` gives (a label left out
+        drawn at random) and its bars and tokens, unless `conditions` and `lengths` ((bars, most tokens) per
+        piece) give each piece its own, as evaluate does to pair every piece with a held-out one."""
         controls.check(self)
         self.eval()
-        conditions = controls.draw_conditions(self, np.random.default_rng(controls.seed))
-        return Sampler(self).run(controls, conditions), conditions
+        if conditions is None:
+            conditions = controls.draw_conditions(self, np.random.default_rng(controls.seed))
+        return Sampler(self).run(controls, conditions, lengths), conditions
 
     def onnx_graphs(self) -> list:
         """What `gruve export` writes: one step (a token and the state in; logits and the state out)."""
@@ -225,33 +229,35 @@ class Sampler:
             gru_layer(below, h[i], *weights, out)
         return out[-1] @ self.output + self.bias
 
-    def run(self, controls: Controls, conditions: list[dict[str, str]]) -> list[np.ndarray]:
+    def run(self, controls: Controls, conditions: list[dict[str, str]],
+            lengths: list[tuple[int, int]] | None = None) -> list[np.ndarray]:
         rng = np.random.default_rng(controls.seed)
-        model, n = self.model, controls.n
+        model, n = self.model, len(conditions)
         bos, eos, bar = model.special("BOS"), model.special("EOS"), model.tokenizer.vocab.get("Bar_None")
+        wanted_bars, most = (np.array(lengths, dtype=np.float64).T if lengths is not None else
+                             (np.full(n, np.inf if controls.bars is None else controls.bars), np.full(n, controls.tokens)))
         condition = (np.array([model.config.condition_index(c) for c in conditions])
                      if model.conditions is not None else None)
         primer = np.asarray([bos, *([] if controls.primer is None else controls.primer)], dtype=np.int64)
         h = np.zeros((len(self.layers), n, model.config.hidden), np.float32)
         logits = self._advance(np.repeat(primer[:, None], n, axis=1), h, condition)
         pieces = [list(primer[1:]) for _ in range(n)]
-        bars = [sum(1 for t in p if t == bar) for p in pieces]
-        alive = np.ones(n, dtype=bool)
-        for _ in range(controls.tokens - len(primer) + 1):
-            if controls.bars is not None and not controls.may_end:  # asked for N bars, N bars it is
-                logits[np.asarray(bars) < controls.bars, eos] = -np.inf
+        bars = np.array([sum(1 for t in p if t == bar) for p in pieces])
+        alive = np.array([len(p) < m for p, m in zip(pieces, most)])
+        while alive.any():
+            if not controls.may_end:  # asked for N bars, N bars it is
+                logits[(bars < wanted_bars) & np.isfinite(wanted_bars), eos] = -np.inf
             chosen = sample(logits, controls.temperature, controls.top_k, controls.top_p, rng)
             for i in np.flatnonzero(alive):
                 token = int(chosen[i])
-                if token == bar:
-                    bars[i] += 1
-                if token == eos or (controls.bars is not None and token == bar and bars[i] > controls.bars):
+                bars[i] += token == bar
+                if token == eos or bars[i] > wanted_bars[i]:
                     alive[i] = False
                 else:
                     pieces[i].append(token)
-            if not alive.any():
-                break
-            logits = self._advance(chosen[None], h, condition)
+                    alive[i] = len(pieces[i]) < most[i]
+            if alive.any():
+                logits = self._advance(chosen[None], h, condition)
         return [np.asarray(p, dtype=np.int64) for p in pieces]
 
 
