@@ -368,14 +368,21 @@ def test_one_batch_gives_each_piece_its_own_labels_bars_and_token_limit():
     assert len(pieces[2]) == 6  # its own token limit, before its 4 bars
     alone, _ = model.generate(Controls(n=1, bars=3, tokens=2000, seed=0, conditions=wanted[1]))
     assert int((alone[0] == bar).sum()) == 3
+    # Drawn (near) greedily, a piece is the same in the batch as alone: the batch shrinks as pieces end, and
+    # each state row stays with its piece.
+    lengths = [(1, 2000), (3, 2000), (4, 6)]
+    batch, _ = model.generate(Controls(n=3, temperature=1e-4), wanted, lengths)
+    for piece, conditions, length in zip(batch, wanted, lengths):
+        assert piece.tolist() == model.generate(Controls(n=1, temperature=1e-4), [conditions], [length])[0][0].tolist()
 
 
 def test_asked_for_n_bars_a_piece_does_not_end_sooner_unless_it_may():
     model = small_model()
     eos = model.special("EOS")
+    bar = model.tokenizer.vocab["Bar_None"]
     with torch.no_grad():
         model.out_bias[eos] = 8.0  # a model that wants to stop at once
-    bar = model.tokenizer.vocab["Bar_None"]
+        model.out_bias[bar] = 6.0  # and writes bars often
     pieces, _ = model.generate(Controls(n=2, bars=3, tokens=2000, seed=0))
     assert all(int((p == bar).sum()) == 3 for p in pieces)
     assert all(len(p) < 5 for p in model.generate(Controls(n=2, bars=3, tokens=2000, seed=0, may_end=True))[0])

@@ -243,20 +243,26 @@ class Sampler:
         logits = self._advance(np.repeat(primer[:, None], n, axis=1), h, condition)
         pieces = [list(primer[1:]) for _ in range(n)]
         bars = np.array([sum(1 for t in p if t == bar) for p in pieces])
-        alive = np.array([len(p) < m for p, m in zip(pieces, most)])
-        while alive.any():
+        # Only the pieces still going are stepped: the rows of h, logits and condition are theirs, `going`.
+        going = np.flatnonzero([len(p) < m for p, m in zip(pieces, most)])
+        h, logits = np.ascontiguousarray(h[:, going]), logits[going]
+        condition = None if condition is None else condition[going]
+        while going.size:
             if not controls.may_end:  # asked for N bars, N bars it is
-                logits[(bars < wanted_bars) & np.isfinite(wanted_bars), eos] = -np.inf
+                logits[(bars[going] < wanted_bars[going]) & np.isfinite(wanted_bars[going]), eos] = -np.inf
             chosen = sample(logits, controls.temperature, controls.top_k, controls.top_p, rng)
-            for i in np.flatnonzero(alive):
-                token = int(chosen[i])
+            keep = np.ones(going.size, dtype=bool)
+            for row, (i, token) in enumerate(zip(going, chosen.tolist())):
                 bars[i] += token == bar
                 if token == eos or bars[i] > wanted_bars[i]:
-                    alive[i] = False
+                    keep[row] = False
                 else:
                     pieces[i].append(token)
-                    alive[i] = len(pieces[i]) < most[i]
-            if alive.any():
+                    keep[row] = len(pieces[i]) < most[i]
+            if not keep.all():
+                going, chosen, h = going[keep], chosen[keep], np.ascontiguousarray(h[:, keep])
+                condition = None if condition is None else condition[keep]
+            if going.size:
                 logits = self._advance(chosen[None], h, condition)
         return [np.asarray(p, dtype=np.int64) for p in pieces]
 
