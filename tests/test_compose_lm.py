@@ -4,7 +4,7 @@ does, and export of its step."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import onnxruntime
@@ -15,7 +15,7 @@ import torch
 from conftest import run_cli
 from gruve.compose import corpus as corpora
 from gruve.compose import tokens
-from gruve.compose.lm import Controls, LMConfig, MusicLM, Sampler, sample
+from gruve.compose.lm import FLAM, Controls, LMConfig, MusicLM, Sampler, sample
 from gruve.compose.lm_train import Encoded, held_out_nll
 from gruve.data.sources import DataError
 from gruve.errors import GruveError
@@ -374,6 +374,25 @@ def test_one_batch_gives_each_piece_its_own_labels_bars_and_token_limit():
     batch, _ = model.generate(Controls(n=3, temperature=1e-4), wanted, lengths)
     for piece, conditions, length in zip(batch, wanted, lengths):
         assert piece.tolist() == model.generate(Controls(n=1, temperature=1e-4), [conditions], [length])[0][0].tolist()
+
+
+def test_a_drum_model_strikes_a_drum_at_most_twice_an_instant():
+    model = small_model()
+    model.config = replace(model.config, drums=True)
+    tom, position = model.tokenizer.vocab["PitchDrum_43"], model.tokenizer.vocab["Position_4"]
+    with torch.no_grad():
+        model.out_bias[tom] = 12.0  # a model that wants nothing but the tom, as a runaway does
+    strikes, moves = tokens.drum_strikes(model.tokenizer)
+    primer = np.array([model.tokenizer.vocab["Bar_None"], position, tom])
+    for piece in model.generate(Controls(n=4, bars=None, tokens=300, seed=0, primer=primer))[0]:
+        counts, toms = [], 1  # the primer's last instant has struck the tom once
+        for token in piece[3:].tolist():
+            if moves[token]:
+                counts, toms = counts + [toms], 0
+            toms += token == tom
+        assert max(counts) == FLAM and sum(counts) > 10  # the tom again and again, but never more than a flam
+    structured = tokens.build("Structured")
+    assert not tokens.drum_strikes(structured)[1][structured.vocab["TimeShift_0.0.1"]]  # a zero shift: the same instant
 
 
 def test_asked_for_n_bars_a_piece_does_not_end_sooner_unless_it_may():

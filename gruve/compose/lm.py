@@ -192,6 +192,9 @@ class _Step(nn.Module):
         return self.model.step(token, hidden, condition)
 
 
+FLAM = 2  # the most strikes of one drum at one instant that generation allows
+
+
 class Sampler:
     """Autoregressive sampling of a batch of sequences in numpy, through the fused GRU kernel.
 
@@ -243,6 +246,23 @@ class Sampler:
         logits = self._advance(np.repeat(primer[:, None], n, axis=1), h, condition)
         pieces = [list(primer[1:]) for _ in range(n)]
         bars = np.array([sum(1 for t in p if t == bar) for p in pieces])
+        # A drum is struck at most twice at one instant of the grid (a flam). Without this rule a drum model can
+        # fall into a loop, the same tom struck thousands of times at one position, from which top-p leaves no
+        # way out: in one such loop, Position and Bar together had 3-5% of the probability, under the
+        # nucleus's 5% cut. In Groove's performances 97.4% of the instants strike each drum once, 2.5% one drum
+        # twice and 0.15% three or four times; at most once would lose the flams (polyphony fell from 1.30 to
+        # 1.26 notes per onset, where the test pieces have 1.37).
+        strikes, moves = tokens.drum_strikes(model.tokenizer) if model.config.drums else (None, None)
+
+        def strike(drums: dict[int, int], token: int) -> dict[int, int]:  # strikes of each drum since time moved
+            if strikes is None or not (moves[token] or strikes[token]):
+                return drums
+            return {} if moves[token] else {**drums, token: drums.get(token, 0) + 1}
+
+        after_primer: dict[int, int] = {}
+        for token in primer[1:].tolist():
+            after_primer = strike(after_primer, token)
+        struck = [after_primer] * n
         # Only the pieces still going are stepped: the rows of h, logits and condition are theirs, `going`.
         going = np.flatnonzero([len(p) < m for p, m in zip(pieces, most)])
         h, logits = np.ascontiguousarray(h[:, going]), logits[going]
@@ -250,6 +270,8 @@ class Sampler:
         while going.size:
             if not controls.may_end:  # asked for N bars, N bars it is
                 logits[(bars[going] < wanted_bars[going]) & np.isfinite(wanted_bars[going]), eos] = -np.inf
+            for row, i in enumerate(going):
+                logits[row, [drum for drum, count in struck[i].items() if count >= FLAM]] = -np.inf
             chosen = sample(logits, controls.temperature, controls.top_k, controls.top_p, rng)
             keep = np.ones(going.size, dtype=bool)
             for row, (i, token) in enumerate(zip(going, chosen.tolist())):
@@ -259,6 +281,7 @@ class Sampler:
                 else:
                     pieces[i].append(token)
                     keep[row] = len(pieces[i]) < most[i]
+                    struck[i] = strike(struck[i], token)
             if not keep.all():
                 going, chosen, h = going[keep], chosen[keep], np.ascontiguousarray(h[:, keep])
                 condition = None if condition is None else condition[keep]

@@ -106,6 +106,18 @@ def decode(tokenizer, ids: np.ndarray | list[int], drums: bool = False):
     return score.clip(0, end + 1, clip_end=False), validity
 
 
+def drum_strikes(tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """Over the vocabulary: which ids strike a drum (PitchDrum, DrumOn), and which move time on (Bar,
+    Position, a TimeShift longer than zero). The sampler uses them so that no drum is struck twice at one
+    instant of the grid."""
+    strikes, moves = np.zeros(len(tokenizer.vocab), bool), np.zeros(len(tokenizer.vocab), bool)
+    for token, i in tokenizer.vocab.items():
+        kind, _, value = token.partition("_")
+        strikes[i] = kind in ("PitchDrum", "DrumOn")
+        moves[i] = kind in ("Bar", "Position") or (kind == "TimeShift" and value.split(".")[:2] != ["0", "0"])
+    return strikes, moves
+
+
 class Augmenter:
     """Transposition and tempo change done on token ids, by lookup tables over the vocabulary.
 
