@@ -177,30 +177,32 @@ def _normalised(counts: np.ndarray) -> np.ndarray:
 
 
 def _overlap(intra: np.ndarray, inter: np.ndarray) -> dict[str, float]:
-    """OA and KL(intra || inter) of the KDEs of two sets of distances, integrated on one grid covering both.
+    """OA and KL(intra || inter) of the KDEs of two sets of distances, integrated where the intra density lies.
 
-    A set whose distances are all equal (or a lone distance) gets a narrow Gaussian instead of a KDE, and no
-    density is narrower than the grid resolves, so identical sets give OA 1 and KL 0 rather than a crash.
+    Bandwidths follow Silverman's robust rule (the interquartile range where it is narrower than the standard
+    deviation), and the narrowest density and the grid come from the intra distances alone. So a generated
+    piece far from every reference piece costs the inter density its share and nothing more. With Scott's
+    rule and a grid over both sets (as before), a few runaway pieces widened every density and raised the OA:
+    300 pieces of a 512-token groove model, one of them at 94 notes per onset, had a polyphony OA of 0.989
+    that way and have 0.930 this way. A set whose distances are all equal (or a lone distance) gets a narrow
+    Gaussian instead of a KDE, so identical sets give OA 1 and KL 0 rather than a crash.
     """
-    values = np.concatenate([intra, inter])
-    span = np.ptp(values)
-    narrowest = span / 64 if span > 0 else max(abs(values.max()), 1.0) * 1e-3
-    (intra_density, intra_width), (inter_density, inter_width) = (_density(d, narrowest) for d in (intra, inter))
-    pad = 4 * max(intra_width, inter_width)
-    grid = np.linspace(values.min() - pad, values.max() + pad, GRID_POINTS)
-    p, q = intra_density(grid), inter_density(grid)
-    p, q = p / trapezoid(p, grid), q / trapezoid(q, grid)
+    span = np.ptp(intra)
+    narrowest = span / 64 if span > 0 else max(abs(intra.max()), 1.0) * 1e-3
+    (intra_density, intra_width), (inter_density, _) = (_density(d, narrowest) for d in (intra, inter))
+    pad = 4 * intra_width
+    grid = np.linspace(intra.min() - pad, intra.max() + pad, GRID_POINTS)
+    p, q = intra_density(grid), inter_density(grid)  # each integrates to 1 over the whole line
     kl = trapezoid(p * np.log((p + EPSILON) / (q + EPSILON)), grid)
-    return {"oa": float(trapezoid(np.minimum(p, q), grid)), "kl": float(max(kl, 0.0))}
+    return {"oa": float(min(trapezoid(np.minimum(p, q), grid), 1.0)), "kl": float(max(kl, 0.0))}
 
 
 def _density(distances: np.ndarray, narrowest: float) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
-    """A Gaussian KDE of the distances and its bandwidth, widened to at least `narrowest`."""
-    if len(distances) < 2 or np.ptp(distances) == 0:
-        return (lambda grid: norm.pdf(grid, loc=distances.mean(), scale=narrowest)), narrowest
-    kde = gaussian_kde(distances)
-    width = float(np.sqrt(kde.covariance[0, 0]))
-    if width < narrowest:
-        kde.set_bandwidth(kde.factor * narrowest / width)
-        width = narrowest
-    return kde, width
+    """A Gaussian KDE of the distances with Silverman's robust bandwidth, at least `narrowest`, and that width."""
+    spread = float(np.std(distances, ddof=1)) if len(distances) > 1 else 0.0
+    quartiles = np.subtract(*np.percentile(distances, [75, 25])) / 1.349
+    # where most distances are equal (a quartile range of 0), they are a spike: the narrowest density
+    width = max(0.9 * min(spread, quartiles) * len(distances) ** -0.2, narrowest)
+    if spread == 0:
+        return (lambda grid: norm.pdf(grid, loc=distances.mean(), scale=width)), width
+    return gaussian_kde(distances, bw_method=width / spread), width
