@@ -270,7 +270,7 @@ class Sampler:
         while going.size:
             if not controls.may_end:  # asked for N bars, N bars it is
                 logits[(bars[going] < wanted_bars[going]) & np.isfinite(wanted_bars[going]), eos] = -np.inf
-            for row, i in enumerate(going):
+            for row, i in enumerate(going if strikes is not None else ()):
                 logits[row, [drum for drum, count in struck[i].items() if count >= FLAM]] = -np.inf
             chosen = sample(logits, controls.temperature, controls.top_k, controls.top_p, rng)
             keep = np.ones(going.size, dtype=bool)
