@@ -250,8 +250,8 @@ class Sampler:
         # fall into a loop, the same tom struck thousands of times at one position, from which top-p leaves no
         # way out: in one such loop, Position and Bar together had 3-5% of the probability, under the
         # nucleus's 5% cut. In Groove's performances 97.4% of the instants strike each drum once, 2.5% one drum
-        # twice and 0.15% three or four times; at most once would lose the flams (polyphony fell from 1.30 to
-        # 1.26 notes per onset, where the test pieces have 1.37).
+        # twice and 0.15% three or four times; at most once would lose the flams (over all generated tokens,
+        # 1.30 notes per onset fell to 1.26, where the test pieces have 1.37).
         strikes, moves = tokens.drum_strikes(model.tokenizer) if model.config.drums else (None, None)
 
         def strike(drums: dict[int, int], token: int) -> dict[int, int]:  # strikes of each drum since time moved
@@ -263,27 +263,35 @@ class Sampler:
         for token in primer[1:].tolist():
             after_primer = strike(after_primer, token)
         struck = [after_primer] * n
-        # Only the pieces still going are stepped: the rows of h, logits and condition are theirs, `going`.
+        # Only the pieces still going are stepped: the rows of h, logits, condition and `short` (still short of
+        # the bars asked for, so not allowed to end) are theirs, `going`.
         going = np.flatnonzero([len(p) < m for p, m in zip(pieces, most)])
         h, logits = np.ascontiguousarray(h[:, going]), logits[going]
         condition = None if condition is None else condition[going]
+        least = np.zeros(n) if controls.may_end else np.where(np.isfinite(wanted_bars), wanted_bars, 0)
+        short = bars[going] < least[going]
         while going.size:
-            if not controls.may_end:  # asked for N bars, N bars it is
-                logits[(bars[going] < wanted_bars[going]) & np.isfinite(wanted_bars[going]), eos] = -np.inf
+            if short.any():
+                logits[short, eos] = -np.inf
             for row, i in enumerate(going if strikes is not None else ()):
                 logits[row, [drum for drum, count in struck[i].items() if count >= FLAM]] = -np.inf
             chosen = sample(logits, controls.temperature, controls.top_k, controls.top_p, rng)
-            keep = np.ones(going.size, dtype=bool)
+            ended = []
             for row, (i, token) in enumerate(zip(going, chosen.tolist())):
-                bars[i] += token == bar
+                if token == bar:
+                    bars[i] += 1
+                    short[row] = bars[i] < least[i]
                 if token == eos or bars[i] > wanted_bars[i]:
-                    keep[row] = False
+                    ended.append(row)
                 else:
                     pieces[i].append(token)
-                    keep[row] = len(pieces[i]) < most[i]
                     struck[i] = strike(struck[i], token)
-            if not keep.all():
-                going, chosen, h = going[keep], chosen[keep], np.ascontiguousarray(h[:, keep])
+                    if len(pieces[i]) >= most[i]:
+                        ended.append(row)
+            if ended:
+                keep = np.ones(going.size, dtype=bool)
+                keep[ended] = False
+                going, chosen, short, h = going[keep], chosen[keep], short[keep], np.ascontiguousarray(h[:, keep])
                 condition = None if condition is None else condition[keep]
             if going.size:
                 logits = self._advance(chosen[None], h, condition)
