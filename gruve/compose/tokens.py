@@ -108,8 +108,8 @@ def decode(tokenizer, ids: np.ndarray | list[int], drums: bool = False):
 
 def drum_strikes(tokenizer) -> tuple[np.ndarray, np.ndarray]:
     """Over the vocabulary: which ids strike a drum (PitchDrum, DrumOn), and which move time on (Bar,
-    Position, a TimeShift longer than zero). The sampler uses them so that no drum is struck twice at one
-    instant of the grid."""
+    Position, a TimeShift longer than zero). The sampler uses them so that no drum is struck more than twice
+    (a flam) at one instant of the grid."""
     strikes, moves = np.zeros(len(tokenizer.vocab), bool), np.zeros(len(tokenizer.vocab), bool)
     for token, i in tokenizer.vocab.items():
         kind, _, value = token.partition("_")
