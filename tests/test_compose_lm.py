@@ -336,6 +336,9 @@ def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(tra
     code, _, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder), "--bars", "0",
                             "--out", str(tmp_path / "eval5")], capsys)  # 0 is not "unset"
     assert code == 1 and "--bars must be at least 1" in err and "--tokens" not in err and "Traceback" not in err
+    code, _, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder), "--n", "0",
+                            "--out", str(tmp_path / "eval6")], capsys)
+    assert code == 1 and "--n must be at least 1" in err and "Traceback" not in err
 
 
 def test_evaluate_generates_pieces_as_long_as_held_out_pieces_with_their_labels():

@@ -90,7 +90,7 @@ def _generate(source, corpus, held_out, n, bars, seed, sampling, report, say):
     wanted = _pairs(held_out, data.ids, labels, n, bars, model.tokenizer.vocab["Bar_None"], seed)
     # All at once, each piece with its pair's labels and length: as the paired piece, exactly its bars; with
     # `bars`, as long as the model makes them, up to `bars`. At most 512 tokens a bar stops a runaway piece.
-    controls = Controls(n=n, bars=max(length for _, length in wanted), seed=seed, may_end=bars is not None, **sampling)
+    controls = Controls(n=n, bars=bars, seed=seed, may_end=bars is not None, **sampling)  # checks --n and --bars
     pieces, _ = model.generate(controls, [dict(values) for values, _ in wanted] if labels else None,
                                [(length, 8 * length * 64) for _, length in wanted])
     scores, validity = [], []
