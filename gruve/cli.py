@@ -290,6 +290,9 @@ def compose_train(
                                                        "e.g. style,beat_type for groove; then generate takes "
                                                        "--condition style=funk,beat_type=fill."),
     window: int = typer.Option(256, help="Tokens per training window."),
+    carry_state: bool = typer.Option(False, help="Play each piece from its start in consecutive windows and carry "
+                                                 "the GRU state from one to the next (truncated backpropagation "
+                                                 "through time), instead of random windows from a zero state."),
     batch_size: int = typer.Option(32, help="Windows per batch."),
     lr: float = typer.Option(2e-3, help="AdamW learning rate; halved after 2 epochs without progress."),
     transpose: int = typer.Option(5, help="Augment: transpose pitched pieces by up to this many semitones."),
@@ -310,8 +313,10 @@ def compose_train(
     from gruve.compose.tokens import build
 
     build(tokenizer)  # an unknown tokenizer is refused before any data is read
+    if window < 2 or batch_size < 1:
+        raise GruveError(f"--window must be at least 2 and --batch-size at least 1 (got {window} and {batch_size}).")
     labels = tuple(label.strip() for label in condition.split(",")) if condition else ()
-    options = LMOptions(corpus, tokenizer, hidden, layers, dropout, labels, window, batch_size, lr,
+    options = LMOptions(corpus, tokenizer, hidden, layers, dropout, labels, window, carry_state, batch_size, lr,
                         transpose=transpose, tempo=tempo, cache_dir=cache_dir)
     run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     _print_summary(train(options, run, say=err.print))

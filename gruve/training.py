@@ -47,6 +47,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*exists and is not empty.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", ".*IterableDataset. has .__len__. defined.*")  # compose --carry-state: one process
 
 
 def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min",

@@ -16,7 +16,7 @@ from conftest import run_cli
 from gruve.compose import corpus as corpora
 from gruve.compose import tokens
 from gruve.compose.lm import FLAM, Controls, LMConfig, MusicLM, Sampler, sample
-from gruve.compose.lm_train import Encoded, held_out_nll
+from gruve.compose.lm_train import Encoded, LMTask, Streams, held_out_nll
 from gruve.data.sources import DataError
 from gruve.errors import GruveError
 
@@ -258,6 +258,53 @@ def test_held_out_nll_reads_long_pieces_in_chunks_exactly():
     assert chunked["nll_per_token"] == pytest.approx(whole["nll_per_token"], abs=1e-4)
 
 
+def _streams(data: Encoded, window: int, rows: int, seed: int = 0) -> Streams:
+    return Streams(data, window, rows, lambda ids, rng: ids, pad=0, seed=seed)
+
+
+def test_streams_play_every_piece_whole_and_in_order_in_as_many_batches_every_epoch():
+    pieces = [np.random.default_rng(i).integers(4, 300, n) for i, n in enumerate((700, 41, 42, 300, 90, 257, 5))]
+    streams = _streams(Encoded(pieces, [[i] for i in range(7)]), window=64, rows=3)
+    for _ in range(2):  # two epochs
+        batches = list(streams)
+        assert len(batches) == len(streams) == 11  # 11, 1, 1, 5, 2, 4 and 1 windows dealt to 3 rows: 11, 7, 7
+        heard = []
+        for row in range(3):
+            playing = None
+            for ids, lengths, condition, fresh in batches:
+                if lengths[row] == 0:
+                    continue
+                chunk = ids[row, :lengths[row]].numpy()
+                if fresh[row]:
+                    playing = int(condition[row, 0])
+                    heard.append(playing)
+                    so_far = chunk
+                else:
+                    assert int(condition[row, 0]) == playing and chunk[0] == so_far[-1]  # the next window goes on
+                    so_far = np.concatenate([so_far, chunk[1:]])
+                if len(so_far) == len(pieces[playing]):
+                    np.testing.assert_array_equal(so_far, pieces[playing])
+        assert sorted(heard) == list(range(7))  # each piece once
+
+
+def test_training_on_streams_carries_the_state_from_window_to_window():
+    model = small_model()
+    model.eval()  # no dropout: the windows must score as the whole pieces do
+    data = Encoded([np.random.default_rng(i).integers(4, 300, n) for i, n in enumerate((500, 130, 61))], [[], [], []])
+    whole = held_out_nll(model, data)
+    task = LMTask(model, 1e-3, 0.0)
+
+    def total(batches) -> float:
+        task.on_train_epoch_start()
+        with torch.no_grad():
+            return sum(float(task.training_step(b, i)) * int((b[1] - 1).clamp(min=0).sum()) for i, b in enumerate(batches))
+
+    batches = list(_streams(data, window=50, rows=2))
+    assert total(batches) / whole["tokens"] == pytest.approx(whole["nll_per_token"], abs=1e-4)
+    forgetting = [(ids, lengths, condition, torch.ones_like(fresh)) for ids, lengths, condition, fresh in batches]
+    assert abs(total(forgetting) / whole["tokens"] - whole["nll_per_token"]) > 1e-3
+
+
 def test_the_exported_step_gives_torch_logits(tmp_path):
     from gruve.export import export
 
@@ -303,6 +350,18 @@ def test_training_refuses_a_label_the_corpus_does_not_have(score_folder, tmp_pat
     code, _, err = run_cli(["compose", "train", str(score_folder), "--tokenizer", "Nope", "--out", str(tmp_path)],
                            capsys)
     assert code == 1 and "unknown tokenizer" in err
+    code, _, err = run_cli(["compose", "train", str(score_folder), "--window", "0", "--out", str(tmp_path)], capsys)
+    assert code == 1 and "--window must be at least 2" in err
+
+
+def test_train_with_the_state_carried_across_windows(score_folder, tmp_path, capsys):
+    code, _, err = run_cli(["compose", "train", str(score_folder), "--hidden", "32", "--epochs", "1", "--window", "32",
+                            "--batch-size", "4", "--carry-state", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    from gruve import bundle
+
+    meta, _ = bundle.read(tmp_path / "model.safetensors")
+    assert meta["training"]["options"]["carry"] is True and meta["metrics"]["test_nll_per_token"] < 6
 
 
 def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(trained, score_folder, tmp_path, capsys):

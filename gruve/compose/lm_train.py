@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchmetrics
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from gruve import bundle
 from gruve.compose import corpus as corpora
@@ -38,6 +38,7 @@ class LMOptions:
     dropout: float = 0.3
     conditions: tuple[str, ...] = ()  # labels of the corpus to condition on, e.g. style and beat_type for groove
     window: int = 256  # tokens per training window
+    carry: bool = False  # play each piece from its start in consecutive windows, the state carried between them
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -78,6 +79,55 @@ class Windows(Dataset):
         return torch.from_numpy(ids), self.data.conditions[piece]
 
 
+class Streams(IterableDataset):
+    """Truncated backpropagation through time: every epoch the pieces, augmented, are dealt to `rows` rows, and
+    each row plays its pieces from start to end, one after another, in consecutive windows of `window` tokens.
+    A batch is the next window of every row, `(ids, lengths, condition, fresh)`, `fresh` marking the rows
+    whose piece starts there (their carried state is cleared); a row with no pieces left gives empty windows.
+
+    Pieces are dealt longest first to the row with the fewest windows so far, so every epoch has as many
+    batches (ties are broken at random, and each row's pieces are then shuffled)."""
+
+    def __init__(self, data: Encoded, window: int, rows: int, augment: tokens.Augmenter, pad: int, seed: int):
+        self.data, self.window, self.rows, self.augment, self.pad = data, window, rows, augment, pad
+        self.windows = [math.ceil((len(ids) - 1) / window) for ids in data.ids]
+        self.rng = np.random.default_rng(seed)
+        self.batches = max(sum(self.windows[i] for i in row) for row in self._deal(np.random.default_rng(0)))
+
+    def _deal(self, rng: np.random.Generator) -> list[list[int]]:
+        order = sorted(rng.permutation(len(self.windows)), key=lambda i: -self.windows[i])
+        rows, loads = [[] for _ in range(self.rows)], [0] * self.rows
+        for piece in order:
+            row = int(np.argmin(loads))
+            rows[row].append(piece)
+            loads[row] += self.windows[piece]
+        return rows
+
+    def __len__(self):
+        return self.batches
+
+    def __iter__(self):
+        rows = self._deal(self.rng)
+        for row in rows:
+            self.rng.shuffle(row)
+        plays = [[(piece, self.augment(self.data.ids[piece], self.rng)) for piece in row] for row in rows]
+        cursor = [[0, 0] for _ in rows]  # which of its pieces each row plays, and where in it
+        empty = [0] * max(len(c) for c in self.data.conditions)
+        for _ in range(self.batches):
+            ids = torch.full((self.rows, self.window + 1), self.pad, dtype=torch.long)
+            lengths, conditions, fresh = torch.zeros(self.rows, dtype=torch.long), [], torch.ones(self.rows, dtype=torch.bool)
+            for r, (at, start) in enumerate(cursor):
+                if at == len(plays[r]):
+                    conditions.append(empty)
+                    continue
+                piece, played = plays[r][at]
+                chunk = played[start:start + self.window + 1]
+                ids[r, :len(chunk)], lengths[r], fresh[r] = torch.from_numpy(chunk), len(chunk), start == 0
+                conditions.append(self.data.conditions[piece])
+                cursor[r] = [at, start + self.window] if start + self.window < len(played) - 1 else [at + 1, 0]
+            yield ids, lengths, torch.tensor(conditions, dtype=torch.long).reshape(self.rows, -1), fresh
+
+
 class Whole(Dataset):
     """Whole pieces, for an exact NLL per token."""
 
@@ -102,18 +152,19 @@ def collate(pad: int):
 
 
 def nll_sum(model: MusicLM, ids: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor,
-            chunk: int | None = None) -> tuple[torch.Tensor, int]:
-    """Summed NLL of every real token after the first, and how many; in chunks with the state carried."""
-    chunk = chunk or ids.shape[1]
-    targets = ids[:, 1:]
+            chunk: int | None = None, state: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """Summed NLL of every real token after the first, how many, and the state after reading every token but
+    the last (so a window that ends with the token the next one starts with hands on the state that reads
+    it); in chunks with the state carried, from `state` (zeros if None)."""
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    chunk = chunk or targets.shape[1]
     mask = torch.arange(targets.shape[1], device=ids.device)[None] < (lengths[:, None] - 1)
-    total, state = ids.new_zeros((), dtype=torch.float), None
+    total = ids.new_zeros((), dtype=torch.float)
     for start in range(0, targets.shape[1], chunk):
-        logits, state = model(ids[:, start:start + chunk], condition, state)
-        step_targets = targets[:, start:start + chunk]
-        loss = F.cross_entropy(logits[:, :step_targets.shape[1]].transpose(1, 2), step_targets, reduction="none")
+        logits, state = model(inputs[:, start:start + chunk], condition, state)
+        loss = F.cross_entropy(logits.transpose(1, 2), targets[:, start:start + chunk], reduction="none")
         total = total + (loss * mask[:, start:start + chunk]).sum()
-    return total, int(mask.sum())
+    return total, int(mask.sum()), state
 
 
 class LMTask(L.LightningModule):
@@ -121,17 +172,26 @@ class LMTask(L.LightningModule):
         super().__init__()
         self.model, self.lr, self.weight_decay = model, lr, weight_decay
         self.val_nll = torchmetrics.MeanMetric()  # weighted by tokens: NLL per token over all valid tokens
+        self.carried: torch.Tensor | None = None  # the state at the end of the last `Streams` batch
+
+    def on_train_epoch_start(self):
+        self.carried = None
 
     def training_step(self, batch, _):
-        ids, lengths, condition = batch
-        total, count = nll_sum(self.model, ids, lengths, condition)
+        ids, lengths, condition, *fresh = batch
+        state = None
+        if fresh and self.carried is not None:  # `Streams`: go on from where each row's piece stopped
+            state = self.carried * (~fresh[0]).to(self.carried.dtype)[None, :, None]
+        total, count, state = nll_sum(self.model, ids, lengths, condition, state=state)
+        if fresh:
+            self.carried = state.detach()
         loss = total / max(count, 1)
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(lengths))
         return loss
 
     def validation_step(self, batch, _):
         ids, lengths, condition = batch
-        total, count = nll_sum(self.model, ids, lengths, condition, CHUNK)
+        total, count, _ = nll_sum(self.model, ids, lengths, condition, CHUNK)
         self.val_nll.update(total / max(count, 1), count)
         self.log("val_loss", self.val_nll, on_epoch=True, prog_bar=True, batch_size=len(lengths))
 
@@ -156,7 +216,7 @@ def held_out_nll(model: MusicLM, data: Encoded, batch_size: int = 8) -> dict:
     model.eval()
     total, count = 0.0, 0
     for ids, lengths, condition in DataLoader(Whole(data), batch_size, collate_fn=collate(model.special("PAD"))):
-        nll, n = nll_sum(model, ids, lengths, condition, CHUNK)
+        nll, n, _ = nll_sum(model, ids, lengths, condition, CHUNK)
         total, count = total + float(nll), count + n
     nll = total / max(count, 1)
     return {"nll_per_token": round(nll, 4), "perplexity": round(math.exp(nll), 3), "tokens": count}
@@ -184,8 +244,11 @@ def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = pr
     run.out.mkdir(parents=True, exist_ok=True)
     augment = tokens.Augmenter(tokenizer, 0 if corpus.drums else options.transpose, options.tempo)
     pad = tokenizer.vocab["PAD_None"]
-    loader = DataLoader(Windows(data["train"], options.window, augment, run.seed), options.batch_size, shuffle=True,
-                        collate_fn=collate(pad))
+    if options.carry:
+        loader = DataLoader(Streams(data["train"], options.window, options.batch_size, augment, pad, run.seed), None)
+    else:
+        loader = DataLoader(Windows(data["train"], options.window, augment, run.seed), options.batch_size,
+                            shuffle=True, collate_fn=collate(pad))
     valid = DataLoader(Whole(data["valid"]), 8, collate_fn=collate(pad))
     run = replace(run, max_epochs=run.max_epochs or 100)
     trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0)
