@@ -571,6 +571,12 @@ def synth_train(
     _print_summary(train(options, run, say=err.print))
 
 
+SYNTH_TAIL_TEMPERATURE = typer.Option(None, help="The temperature each sound eases to after its onset (time "
+                                                  "constant 0.1 s). Below --temperature, tails decay towards "
+                                                  "silence instead of holding a noise floor. Default: "
+                                                  "--temperature throughout.")
+
+
 @synth.command("generate")
 def synth_generate(
     model: str = typer.Argument(..., help=MODEL_HELP),
@@ -579,6 +585,7 @@ def synth_generate(
     n: int = typer.Option(8, "--n", help="How many sounds (generated together, in one batch)."),
     seconds: Optional[float] = typer.Option(None, help="Length of each sound (default 1.0, or --like's length)."),
     temperature: float = typer.Option(1.0, help="Below 1: cleaner, more predictable; above 1: noisier."),
+    tail_temperature: Optional[float] = SYNTH_TAIL_TEMPERATURE,
     seed: int = typer.Option(0, help="The same seed gives the same sounds."),
     like: Optional[Path] = typer.Option(None, help="For a --mel model: the audio file whose log-mel frames to "
                                                    "resynthesise."),
@@ -602,14 +609,15 @@ def synth_generate(
     reference = None if like is None else torch.from_numpy(audio.load(like, config.sample_rate))
     started = time.perf_counter()
     waves = synthesiser.generate([label] * n, seconds if seconds is not None or like else 1.0, temperature, seed,
-                                 reference)
+                                 reference, tail_temperature)
     took = time.perf_counter() - started
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{label}-{i}.wav" for i in range(1, n + 1)]
     for path, y in zip(paths, waves):
         sf.write(path, y, config.sample_rate, subtype="PCM_16")
         out.print(f"wrote {path}", highlight=False)
-    picture = sounds(list(waves), config.sample_rate, [f"{p.stem} (temperature {temperature}, seed {seed})" for p in paths],
+    heat = f"temperature {temperature}" + ("" if tail_temperature is None else f" to {tail_temperature}")
+    picture = sounds(list(waves), config.sample_rate, [f"{p.stem} ({heat}, seed {seed})" for p in paths],
                      out_dir / "sounds.png")
     out.print(f"wrote {picture}", highlight=False)
     err.print(f"{waves.size:,} samples in {took:.1f} s: {waves.size / took:,.0f} samples/s", highlight=False)
@@ -624,6 +632,7 @@ def synth_evaluate(
     n: int = typer.Option(20, "--n", help="Sounds to generate per label."),
     seconds: float = typer.Option(1.0, help="Length of each generated sound."),
     temperature: float = typer.Option(1.0, help="Sampling temperature."),
+    tail_temperature: Optional[float] = SYNTH_TAIL_TEMPERATURE,
     seed: int = SEED,
     out_dir: Path = typer.Option(Path("runs/synth/evaluation"), "--out", help="Where evaluation.json, "
                                                                               "confusion.png and spectra.png go."),
@@ -632,13 +641,15 @@ def synth_evaluate(
     log-spectral distance to the real sounds beside white noise's and the real sounds' own."""
     from gruve.synth.evaluate import evaluate
 
-    if n < 1 or seconds <= 0 or temperature <= 0:
-        raise GruveError("--n must be at least 1, and --seconds and --temperature above 0.")
-    report = evaluate(model, data, classifier, out_dir, n, seconds, temperature, seed, say=err.print)
-    table = Table("label", "heard as intended", "LSD generated (dB)", "LSD white noise (dB)", "LSD real vs real (dB)")
+    if n < 1 or seconds <= 0 or temperature <= 0 or (tail_temperature is not None and tail_temperature <= 0):
+        raise GruveError("--n must be at least 1, and --seconds, --temperature and --tail-temperature above 0.")
+    report = evaluate(model, data, classifier, out_dir, n, seconds, temperature, seed, say=err.print,
+                      tail_temperature=tail_temperature)
+    table = Table("label", "heard as intended", "LSD generated (dB)", "LSD white noise (dB)", "LSD real vs real (dB)",
+                  "envelope error (dB)")
     for label, row in report["labels"].items():
         table.add_row(label, f"{row['accuracy']:.0%}", f"{row['lsd_generated']:.1f}", f"{row['lsd_noise']:.1f}",
-                      f"{row['lsd_real']:.1f}")
+                      f"{row['lsd_real']:.1f}", f"{row['envelope_error']:.1f}")
     out.print(table)
     out.print(f"heard as intended: {report['accuracy']:.1%} of {n * len(report['labels'])} sounds; "
               f"wrote {out_dir / 'evaluation.json'}", highlight=False)

@@ -85,7 +85,8 @@ def sounds(waves: list[np.ndarray], sample_rate: int, titles: list[str], path: P
         wave_ax.plot(np.arange(len(y)) / sample_rate, y, linewidth=0.4)
         wave_ax.set_ylim(-1, 1)
         wave_ax.set_title(title, fontsize=9)
-        spec_ax.specgram(y + 1e-9, NFFT=512, Fs=sample_rate, noverlap=384, cmap="magma", vmin=-130)
+        with np.errstate(divide="ignore"):  # a sound that has decayed to digital silence: -inf dB, drawn as vmin
+            spec_ax.specgram(y, NFFT=512, Fs=sample_rate, noverlap=384, cmap="magma", vmin=-130)
         spec_ax.set_ylabel("Hz")
     axes[-1, 0].set_xlabel("seconds")
     axes[-1, 1].set_xlabel("seconds")

@@ -66,8 +66,9 @@ def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, mel, b
     like = torch.from_numpy(np.random.default_rng(1).standard_normal(400).astype(np.float32) * 0.3)
     frames = model.mel_frames(like.expand(batch, -1)) if mel else None
     uniform = np.random.default_rng(0).random((400, batch, model.head.parts), dtype=np.float32)
-    fused = model.levels(label, 400, frames, 0.9, uniform)
-    differs = (fused != model.levels_torch(label, 400, frames, 0.9, uniform)).any(axis=(0, 2))
+    temperature = np.linspace(1.2, 0.7, 400, dtype=np.float32)  # each sample at its own temperature
+    fused = model.levels(label, 400, frames, temperature, uniform)
+    differs = (fused != model.levels_torch(label, 400, frames, temperature, uniform)).any(axis=(0, 2))
     # Sums in another order (BLAS at batch 20) can put a draw on the other side of a boundary, after which
     # that sound goes its own way: rare, not systematic.
     assert differs.sum() <= 0.1 * batch
@@ -80,7 +81,7 @@ def test_teacher_forced_forward_gives_the_distributions_generation_drew_from(out
     model = _model(output)
     label = torch.tensor([1, 0])
     uniform = np.random.default_rng(3).random((300, 2, model.head.parts), dtype=np.float32)
-    levels = torch.from_numpy(model.levels(label, 300, None, 1.0, uniform)).transpose(0, 1)  # (batch, time, parts)
+    levels = torch.from_numpy(model.levels(label, 300, None, np.ones(300, np.float32), uniform)).transpose(0, 1)
     previous = torch.cat([model.head.silence.expand(2, 1, -1), levels[:, :-1]], dim=1)
     with torch.no_grad():
         h = model(previous, label, torch.zeros(2, dtype=torch.long))
@@ -89,6 +90,32 @@ def test_teacher_forced_forward_gives_the_distributions_generation_drew_from(out
             draws = torch.from_numpy(uniform[..., part]).T.contiguous()
             redrawn = torch.searchsorted(cdf, (draws * cdf[..., -1])[..., None], right=True)[..., 0]
             assert (redrawn == levels[..., part]).float().mean() > 0.99  # float sums may differ at a boundary
+
+
+def test_a_tail_temperature_eases_from_the_onsets_temperature_and_none_changes_nothing(trained):
+    from gruve.synth.model import TAIL_SECONDS, temperature_curve
+
+    curve = temperature_curve(16000, 16000, 1.05, 0.9)
+    assert curve[0] == pytest.approx(1.05) and curve[-1] == pytest.approx(0.9, abs=1e-3)
+    assert curve[round(TAIL_SECONDS * 16000)] == pytest.approx(0.9 + 0.15 / np.e, abs=1e-4)
+    assert np.all(np.diff(curve) <= 0)
+    model = bundle.load(trained[0], task="synth")
+    same = model.generate(["low"] * 2, 0.1, 1.1, seed=4)
+    np.testing.assert_array_equal(model.generate(["low"] * 2, 0.1, 1.1, seed=4, tail_temperature=1.1), same)
+    assert not np.array_equal(model.generate(["low"] * 2, 0.1, 1.1, seed=4, tail_temperature=0.5), same)
+
+
+def test_an_envelope_that_holds_a_noise_floor_lies_far_from_one_that_decays():
+    from gruve.synth.evaluate import envelope
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    decaying = rng.standard_normal((8, 16000)) * np.exp(-t / 0.05)
+    holding = decaying + 0.03 * rng.standard_normal((8, 16000))
+    real = rng.standard_normal((8, 16000)) * np.exp(-t / 0.05)
+    assert np.abs(envelope(decaying) - envelope(real)).mean() < 1
+    assert np.abs(envelope(holding) - envelope(real)).mean() > 20
+    assert envelope(np.zeros((2, 16000))).min() == -80
 
 
 def test_a_held_out_group_is_a_whole_kit_and_a_manifest_split_is_kept(tmp_path):
@@ -165,6 +192,9 @@ def test_a_mel_model_resynthesises_a_file_at_its_length(tone_folder, tmp_path, c
 @pytest.mark.parametrize("args,phrase", [
     (["generate", "MODEL", "--label", "snare"], "knows no label 'snare'"),
     (["generate", "MODEL", "--temperature", "0"], "--temperature must be above 0"),
+    (["generate", "MODEL", "--tail-temperature", "-1"], "--tail-temperature must be above 0"),
+    (["evaluate", "MODEL", "--data", "DATA", "--classifier", "MODEL", "--tail-temperature", "0"],
+     "--tail-temperature above 0"),
     (["generate", "MODEL", "--n", "0"], "--n must be at least 1"),
     (["generate", "MODEL", "--like", "WAV"], "not conditioned on log-mel"),
     (["generate", "MODEL", "--like", "MODEL"], "is not a readable audio file"),
@@ -186,12 +216,15 @@ def test_evaluate_hears_the_labels_and_measures_spectra_against_noise(trained, t
                           "--hidden", "16", "--model", "gru"], capsys)
     assert code == 0
     code, stdout, _ = run_cli(["synth", "evaluate", str(trained[0]), "--data", str(tone_folder), "--classifier",
-                               str(classifier), "--n", "2", "--seconds", "0.25", "--out", str(tmp_path / "ev")], capsys)
-    assert code == 0 and "heard as intended" in stdout
+                               str(classifier), "--n", "2", "--seconds", "0.25", "--tail-temperature", "0.8",
+                               "--out", str(tmp_path / "ev")], capsys)
+    assert code == 0 and "heard as intended" in stdout and "envelope" in stdout
     report = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert set(report["labels"]) == {"high", "low"} and 0 <= report["accuracy"] <= 1
+    assert report["tail_temperature"] == 0.8
     for row in report["labels"].values():
         assert row["real_sounds"] == 12 and row["lsd_noise"] > row["lsd_real"] > 0 and row["lsd_generated"] > 0
+        assert row["envelope_error"] >= 0
     assert (tmp_path / "ev" / "confusion.png").is_file() and (tmp_path / "ev" / "spectra.png").is_file()
 
 

@@ -144,15 +144,15 @@ def _categorical(logits: np.ndarray, temperature: float, uniform: float) -> int:
 def sample_scan(previous_gates: np.ndarray, sound_gates: np.ndarray, step_gates: np.ndarray,
                 frame_gates: np.ndarray, hop: int, w_hh: np.ndarray, b_hh: np.ndarray, head_in: np.ndarray,
                 head_in_bias: np.ndarray, coarse_now: np.ndarray, head_out: np.ndarray, head_out_bias: np.ndarray,
-                temperature: float, uniform: np.ndarray, first: np.ndarray, h: np.ndarray, levels: np.ndarray) -> None:
+                temperature: np.ndarray, uniform: np.ndarray, first: np.ndarray, h: np.ndarray, levels: np.ndarray) -> None:
     """Generate audio sample by sample (WaveRNN-style) for a batch of sounds, all in compiled code.
 
     A sample's GRU input gates are sums of table rows: `previous_gates (parts, 256, 3H)` indexed by the
     previous sample's levels (starting from `first (batch, parts)`), `sound_gates (batch, 3H)` (label and
     bias), `step_gates (time, 3H)` (position in the sound) and `frame_gates (batch, frames, 3H)` (a
     spectrogram frame every `hop` samples). Then one GRU step from `h (batch, H)` and, per part, the head
-    `head_out[p] @ relu(head_in[p] @ h [+ coarse_now[coarse]])`, drawn at `temperature` with `uniform
-    (time, batch, parts)`; levels go to `levels (time, batch, parts)`.
+    `head_out[p] @ relu(head_in[p] @ h [+ coarse_now[coarse]])`, drawn at `temperature[t]` (one per
+    sample) with `uniform (time, batch, parts)`; levels go to `levels (time, batch, parts)`.
     """
     steps, batch, parts = uniform.shape
     size = h.shape[1]
@@ -182,7 +182,7 @@ def sample_scan(previous_gates: np.ndarray, sound_gates: np.ndarray, step_gates:
                     a[j] = max(a[j], np.float32(0.0))
             _affine(hidden, head_out[p], head_out_bias[p], logits)
             for b in range(batch):
-                levels[t, b, p] = _categorical(logits[b], temperature, uniform[t, b, p])
+                levels[t, b, p] = _categorical(logits[b], temperature[t], uniform[t, b, p])
         previous[:] = levels[t]
 
 
@@ -236,5 +236,5 @@ def compile_kernels() -> None:
     sample_scan(np.zeros((1, 4, 6), np.float32), gates, gates, np.zeros((1, 1, 6), np.float32), 1,
                 np.zeros((6, 2), np.float32), np.zeros(6, np.float32), np.zeros((1, 3, 2), np.float32),
                 np.zeros((1, 3), np.float32), np.zeros((4, 3), np.float32), np.zeros((1, 4, 3), np.float32),
-                np.zeros((1, 4), np.float32), 1.0, np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.int64),
+                np.zeros((1, 4), np.float32), np.ones(1, np.float32), np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.int64),
                 state, np.zeros((1, 1, 1), np.int64))

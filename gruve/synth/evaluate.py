@@ -1,6 +1,6 @@
 """Measuring generated sounds: does a listen classifier trained on the real sounds hear the intended label,
-and how far is each label's spectrum from the real sounds', against white noise and against the real
-sounds among themselves."""
+how far is each label's spectrum from the real sounds', against white noise and against the real sounds
+among themselves, and how far is its loudness over time (its envelope) from theirs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from gruve.data.sources import DataError, resolve
 from gruve.plots import confusion_matrix, spectra
 
 N_FFT, HOP = 1024, 256
+ENVELOPE_FRAMES, ENVELOPE_FLOOR = 10, -80.0  # frames per sound; dB below which silence is silence
 
 
 def log_spectrum(y: np.ndarray) -> np.ndarray:
@@ -25,15 +26,24 @@ def log_spectrum(y: np.ndarray) -> np.ndarray:
     return (10 * torch.log10(spec.mean(-1) + 1e-10)).numpy()
 
 
+def envelope(ys: np.ndarray) -> np.ndarray:
+    """The median over sounds `ys (count, samples)` of each frame's RMS level in dB (floored), `(frames,)`: a
+    generated drum that holds a noise floor where the real ones have decayed lies far from theirs."""
+    frames = ys[:, : len(ys[0]) // ENVELOPE_FRAMES * ENVELOPE_FRAMES].reshape(len(ys), ENVELOPE_FRAMES, -1)
+    return np.maximum(np.median(10 * np.log10(np.mean(frames ** 2, -1) + 1e-12), axis=0), ENVELOPE_FLOOR)
+
+
 def spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over the pairs of rows of `a` and `b` (dB spectra) of the root-mean-square difference, in dB."""
     return float(np.sqrt(((a[:, None] - b[None]) ** 2).mean(-1)).mean())
 
 
 def evaluate(model_name: str, data: str, classifier_name: str, out: Path, n: int = 20, seconds: float = 1.0,
-             temperature: float = 1.0, seed: int = 0, say: Callable[[str], None] = print) -> dict:
-    """Generate `n` sounds per label, label them with `classifier_name`, compare their spectra with `data`'s
-    real sounds of the label; writes `evaluation.json`, `confusion.png` and `spectra.png` into `out`."""
+             temperature: float = 1.0, seed: int = 0, say: Callable[[str], None] = print,
+             tail_temperature: float | None = None) -> dict:
+    """Generate `n` sounds per label, label them with `classifier_name`, compare their spectra and envelopes
+    with `data`'s real sounds of the label; writes `evaluation.json`, `confusion.png` and `spectra.png` into
+    `out`."""
     model = bundle.load(model_name, task="synth")
     classifier = bundle.load(classifier_name, task="listen")
     labels, sr = model.config.labels, model.config.sample_rate
@@ -45,7 +55,7 @@ def evaluate(model_name: str, data: str, classifier_name: str, out: Path, n: int
     real = _real_sounds(data, labels, model.config.samples, sr)
     say(f"generating {n} sounds of each of {len(labels)} labels ({seconds} s at {sr} Hz)")
     wanted = [label for label in labels for _ in range(n)]
-    generated = model.generate(wanted, seconds, temperature, seed)
+    generated = model.generate(wanted, seconds, temperature, seed, tail_temperature=tail_temperature)
     with torch.inference_mode():
         heard = torch.cat([classifier(torch.from_numpy(generated[i:i + 16])).argmax(1)
                            for i in range(0, len(generated), 16)])
@@ -54,8 +64,10 @@ def evaluate(model_name: str, data: str, classifier_name: str, out: Path, n: int
     report = {"model": model_name, "classifier": classifier_name,
               "classifier_test_accuracy": classifier.meta.get("metrics", {}).get("test_accuracy"),
               "data": data, "sounds_per_label": n, "seconds": seconds, "temperature": temperature,
+              "tail_temperature": tail_temperature,
               "accuracy": round(float((heard == truth).float().mean()), 4), "labels": {}}
     curves, frequencies = {}, np.fft.rfftfreq(N_FFT, 1 / sr)
+    common = min(generated.shape[1], model.config.samples)  # the envelopes are compared over the same seconds
     for i, label in enumerate(labels):
         ours = np.stack([log_spectrum(y) for y in generated[i * n:(i + 1) * n]])
         theirs = np.stack([log_spectrum(y) for y in real[label]])
@@ -66,7 +78,9 @@ def evaluate(model_name: str, data: str, classifier_name: str, out: Path, n: int
         report["labels"][label] = {
             "accuracy": round(float((heard[i * n:(i + 1) * n] == truth[i * n]).float().mean()), 4),
             "lsd_generated": round(spectral_distance(ours, theirs), 2), "lsd_noise": round(spectral_distance(noise, theirs), 2),
-            "lsd_real": round(pairs, 2), "real_sounds": len(theirs)}
+            "lsd_real": round(pairs, 2), "real_sounds": len(theirs),
+            "envelope_error": round(float(np.abs(envelope(generated[i * n:(i + 1) * n, :common])
+                                                 - envelope(real[label][:, :common])).mean()), 2)}
         curves[label] = {"real": theirs.mean(0), "generated": ours.mean(0), "noise": noise.mean(0)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))

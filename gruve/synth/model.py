@@ -22,6 +22,7 @@ from gruve.nn import RecurrentStack
 from gruve.nn.heads import LEVELS, SampleHead
 
 POSITION_SCALES = (0.01, 0.05, 0.2, 0.8)  # seconds: the decays of the position curves
+TAIL_SECONDS = 0.1
 
 
 @dataclass
@@ -38,6 +39,15 @@ class SynthConfig:
     @property
     def samples(self) -> int:
         return round(self.seconds * self.sample_rate)
+
+
+def temperature_curve(steps: int, sample_rate: int, temperature: float, tail: float | None = None) -> np.ndarray:
+    """The temperature of each sample, `(steps,)`: `temperature` at the onset, easing to `tail` (if given) with
+    a time constant of TAIL_SECONDS."""
+    if tail is None:
+        return np.full(steps, temperature, np.float32)
+    seconds = np.arange(steps) / sample_rate
+    return (tail + (temperature - tail) * np.exp(-seconds / TAIL_SECONDS)).astype(np.float32)
 
 
 def position_features(t: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -115,19 +125,22 @@ class WaveGRU(nn.Module):
 
     @torch.inference_mode()
     def generate(self, labels: list[str], seconds: float | None = 1.0, temperature: float = 1.0, seed: int = 0,
-                 like: torch.Tensor | None = None) -> np.ndarray:
+                 like: torch.Tensor | None = None, tail_temperature: float | None = None) -> np.ndarray:
         """One sound per entry of `labels`, all at once through the fused kernel, `(n, samples)` float32.
         A mel-conditioned model resynthesises `like (samples,)` (of `seconds`, default its length)."""
-        if temperature <= 0:
-            raise GruveError(f"--temperature must be above 0 (got {temperature}).")
+        for name, value in (("--temperature", temperature), ("--tail-temperature", tail_temperature)):
+            if value is not None and value <= 0:
+                raise GruveError(f"{name} must be above 0 (got {value}).")
         self.eval()
         label, steps, frames = self.prepare(labels, seconds, like)
         uniform = np.random.default_rng(seed).random((steps, len(labels), self.head.parts), dtype=np.float32)
-        return self.head.decode(torch.from_numpy(self.levels(label, steps, frames, temperature, uniform))).T.numpy()
+        curve = temperature_curve(steps, self.config.sample_rate, temperature, tail_temperature)
+        return self.head.decode(torch.from_numpy(self.levels(label, steps, frames, curve, uniform))).T.numpy()
 
-    def levels(self, label: torch.Tensor, steps: int, frames: torch.Tensor | None, temperature: float,
+    def levels(self, label: torch.Tensor, steps: int, frames: torch.Tensor | None, temperature: np.ndarray,
                uniform: np.ndarray) -> np.ndarray:
-        """The fused kernel's levels `(time, batch, parts)` for `uniform (time, batch, parts)` draws."""
+        """The fused kernel's levels `(time, batch, parts)` for `uniform (time, batch, parts)` draws, each
+        sample at its `temperature (time,)`."""
         from gruve.nn.fused import fused_gru, sample_scan
 
         ((w_ih, b_ih, w_hh, b_hh),) = fused_gru(self.rnn.rnn).layers
@@ -154,7 +167,7 @@ class WaveGRU(nn.Module):
         return levels
 
     @torch.inference_mode()
-    def levels_torch(self, label: torch.Tensor, steps: int, frames: torch.Tensor | None, temperature: float,
+    def levels_torch(self, label: torch.Tensor, steps: int, frames: torch.Tensor | None, temperature: np.ndarray,
                      uniform: np.ndarray) -> np.ndarray:
         """What `levels` computes, as a plain torch loop of one `nn.GRU` call and the head per sample: the
         reference the kernel is tested against, and the naive baseline the benchmark times."""
@@ -166,7 +179,7 @@ class WaveGRU(nn.Module):
             h, state = self.rnn.rnn(self.inputs(previous, label, torch.full((batch, 1), t), frames), state)
             coarse = None
             for part in range(head.parts):
-                probabilities = torch.softmax(head.logits(h[:, 0], part, coarse) / temperature, dim=-1)
+                probabilities = torch.softmax(head.logits(h[:, 0], part, coarse) / float(temperature[t]), dim=-1)
                 cdf = probabilities.cumsum(-1)
                 chosen = torch.searchsorted(cdf, (draws[t, :, part] * cdf[:, -1])[:, None], right=True)[:, 0]
                 out[t, :, part] = coarse = chosen.clamp(max=LEVELS - 1)
