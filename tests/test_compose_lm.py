@@ -94,6 +94,14 @@ def test_groove_keeps_its_official_split_and_style_labels(datasets):
     assert corpus.drums and len(corpus.pieces) == 1150
     assert {s: len(corpus.split(s)) for s in ("train", "valid", "test")} == {"train": 897, "valid": 124, "test": 129}
     assert "funk" in corpus.label_values("style")
+    piece = next(p for p in corpus.pieces if p.name == "drummer1/session1/1")
+    raw = symusic.Score(str(datasets / "groove" / "drummer1/session1/1_funk_80_beat_4-4.mid"))
+    assert {n.pitch for t in raw.tracks for n in t.notes} & {22, 26}  # a TD-11 hi-hat edge
+    pitches = [n.pitch for t in piece.score.tracks for n in t.notes]
+    assert not {22, 26} & set(pitches) and len(pitches) == sum(len(t.notes) for t in raw.tracks)
+    tokenizer = tokens.build("REMI")
+    kept = tokens.decode(tokenizer, tokens.encode(tokenizer, piece.score), drums=True)[0]
+    assert sum(len(t.notes) for t in kept.tracks) == len(pitches)  # no note falls outside the drum range
 
 
 def test_bach_comes_from_music21_without_a_download(tmp_path, monkeypatch):
