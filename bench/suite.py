@@ -258,7 +258,7 @@ def synth(args) -> list[list[str]]:
     label = torch.tensor([model.config.labels.index("snare")])
     naive_steps = 200 if args.quick else 1000
     uniform = np.random.default_rng(0).random((naive_steps, 1, model.head.parts), dtype=np.float32)
-    temperature = np.ones(naive_steps, np.float32)
+    temperature = np.ones(naive_steps)
     with threadpool_limits(1):  # the batched products go through BLAS: keep it to this one core
         single = median_time(lambda: model.generate(["snare"], 1.0), 3 if args.quick else 7)
         naive = median_time(lambda: model.levels_torch(label, naive_steps, None, temperature, uniform), 3)

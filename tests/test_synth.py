@@ -66,7 +66,7 @@ def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, mel, b
     like = torch.from_numpy(np.random.default_rng(1).standard_normal(400).astype(np.float32) * 0.3)
     frames = model.mel_frames(like.expand(batch, -1)) if mel else None
     uniform = np.random.default_rng(0).random((400, batch, model.head.parts), dtype=np.float32)
-    temperature = np.linspace(1.2, 0.7, 400, dtype=np.float32)  # each sample at its own temperature
+    temperature = np.linspace(1.2, 0.7, 400, )  # each sample at its own temperature
     fused = model.levels(label, 400, frames, temperature, uniform)
     differs = (fused != model.levels_torch(label, 400, frames, temperature, uniform)).any(axis=(0, 2))
     # Sums in another order (BLAS at batch 20) can put a draw on the other side of a boundary, after which
@@ -81,7 +81,7 @@ def test_teacher_forced_forward_gives_the_distributions_generation_drew_from(out
     model = _model(output)
     label = torch.tensor([1, 0])
     uniform = np.random.default_rng(3).random((300, 2, model.head.parts), dtype=np.float32)
-    levels = torch.from_numpy(model.levels(label, 300, None, np.ones(300, np.float32), uniform)).transpose(0, 1)
+    levels = torch.from_numpy(model.levels(label, 300, None, np.ones(300), uniform)).transpose(0, 1)
     previous = torch.cat([model.head.silence.expand(2, 1, -1), levels[:, :-1]], dim=1)
     with torch.no_grad():
         h = model(previous, label, torch.zeros(2, dtype=torch.long))

@@ -236,5 +236,5 @@ def compile_kernels() -> None:
     sample_scan(np.zeros((1, 4, 6), np.float32), gates, gates, np.zeros((1, 1, 6), np.float32), 1,
                 np.zeros((6, 2), np.float32), np.zeros(6, np.float32), np.zeros((1, 3, 2), np.float32),
                 np.zeros((1, 3), np.float32), np.zeros((4, 3), np.float32), np.zeros((1, 4, 3), np.float32),
-                np.zeros((1, 4), np.float32), np.ones(1, np.float32), np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.int64),
+                np.zeros((1, 4), np.float32), np.ones(1), np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.int64),
                 state, np.zeros((1, 1, 1), np.int64))

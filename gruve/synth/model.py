@@ -43,11 +43,12 @@ class SynthConfig:
 
 def temperature_curve(steps: int, sample_rate: int, temperature: float, tail: float | None = None) -> np.ndarray:
     """The temperature of each sample, `(steps,)`: `temperature` at the onset, easing to `tail` (if given) with
-    a time constant of TAIL_SECONDS."""
+    a time constant of TAIL_SECONDS. In float64, as the kernel divided by one temperature before it took one
+    per sample: the same seed still gives the same sounds."""
     if tail is None:
-        return np.full(steps, temperature, np.float32)
+        return np.full(steps, temperature, np.float64)
     seconds = np.arange(steps) / sample_rate
-    return (tail + (temperature - tail) * np.exp(-seconds / TAIL_SECONDS)).astype(np.float32)
+    return tail + (temperature - tail) * np.exp(-seconds / TAIL_SECONDS)
 
 
 def position_features(t: torch.Tensor, sample_rate: int) -> torch.Tensor:
