@@ -305,7 +305,8 @@ def test_training_on_streams_carries_the_state_from_window_to_window():
     def total(batches) -> float:
         task.on_train_epoch_start()
         with torch.no_grad():
-            return sum(float(task.training_step(b, i)) * int((b[1] - 1).clamp(min=0).sum()) for i, b in enumerate(batches))
+            return sum(float(task.training_step(batch, i)) * int((batch[1] - 1).clamp(min=0).sum())
+                       for i, batch in enumerate(batches))
 
     batches = list(_streams(data, window=50, rows=2))
     assert total(batches) / whole["tokens"] == pytest.approx(whole["nll_per_token"], abs=1e-4)

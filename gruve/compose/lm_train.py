@@ -115,7 +115,8 @@ class Streams(IterableDataset):
         empty = [0] * max(len(c) for c in self.data.conditions)
         for _ in range(self.batches):
             ids = torch.full((self.rows, self.window + 1), self.pad, dtype=torch.long)
-            lengths, conditions, fresh = torch.zeros(self.rows, dtype=torch.long), [], torch.ones(self.rows, dtype=torch.bool)
+            lengths, conditions = torch.zeros(self.rows, dtype=torch.long), []
+            fresh = torch.ones(self.rows, dtype=torch.bool)
             for r, (at, start) in enumerate(cursor):
                 if at == len(plays[r]):
                     conditions.append(empty)
@@ -157,7 +158,7 @@ def nll_sum(model: MusicLM, ids: torch.Tensor, lengths: torch.Tensor, condition:
     the last (so a window that ends with the token the next one starts with hands on the state that reads
     it); in chunks with the state carried, from `state` (zeros if None)."""
     inputs, targets = ids[:, :-1], ids[:, 1:]
-    chunk = chunk or targets.shape[1]
+    chunk = chunk or max(targets.shape[1], 1)
     mask = torch.arange(targets.shape[1], device=ids.device)[None] < (lengths[:, None] - 1)
     total = ids.new_zeros((), dtype=torch.float)
     for start in range(0, targets.shape[1], chunk):

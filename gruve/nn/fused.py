@@ -144,7 +144,8 @@ def _categorical(logits: np.ndarray, temperature: float, uniform: float) -> int:
 def sample_scan(previous_gates: np.ndarray, sound_gates: np.ndarray, step_gates: np.ndarray,
                 frame_gates: np.ndarray, hop: int, w_hh: np.ndarray, b_hh: np.ndarray, head_in: np.ndarray,
                 head_in_bias: np.ndarray, coarse_now: np.ndarray, head_out: np.ndarray, head_out_bias: np.ndarray,
-                temperature: np.ndarray, uniform: np.ndarray, first: np.ndarray, h: np.ndarray, levels: np.ndarray) -> None:
+                temperature: np.ndarray, uniform: np.ndarray, first: np.ndarray, h: np.ndarray,
+                levels: np.ndarray) -> None:
     """Generate audio sample by sample (WaveRNN-style) for a batch of sounds, all in compiled code.
 
     A sample's GRU input gates are sums of table rows: `previous_gates (parts, 256, 3H)` indexed by the
