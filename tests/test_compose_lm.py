@@ -295,6 +295,7 @@ def test_streams_play_every_piece_whole_and_in_order_in_as_many_batches_every_ep
         assert sorted(heard) == list(range(7))  # each piece once
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # the step is run without a Trainer
 def test_training_on_streams_carries_the_state_from_window_to_window():
     model = small_model()
     model.eval()  # no dropout: the windows must score as the whole pieces do
