@@ -638,7 +638,8 @@ def synth_evaluate(
                                                                               "confusion.png and spectra.png go."),
 ):
     """Generate --n sounds per label; print how often the classifier hears the intended label, and each label's
-    log-spectral distance to the real sounds beside white noise's and the real sounds' own."""
+    log-spectral distance to the real sounds beside white noise's and the real sounds' own, and how far its
+    loudness over time (envelope) is from theirs."""
     from gruve.synth.evaluate import evaluate
 
     if n < 1 or seconds <= 0 or temperature <= 0 or (tail_temperature is not None and tail_temperature <= 0):
