@@ -541,6 +541,9 @@ def synth_train(
     hidden: int = typer.Option(256, help="GRU units."),
     head: int = typer.Option(256, help="Units of each output layer."),
     mel: bool = typer.Option(False, "--mel", help="Condition on log-mel frames too: a vocoder (generate --like FILE)."),
+    envelope: bool = typer.Option(False, "--envelope", help="Condition on a loudness envelope (10 ms frames) too: "
+                                                            "generate draws one from the training sounds of the "
+                                                            "label, or takes --like FILE's."),
     window: int = typer.Option(1024, help="Samples per training window."),
     onset_share: float = typer.Option(0.25, help="Share of training windows that start at a sound's onset (the "
                                                  "others start anywhere, the silence after it included)."),
@@ -565,7 +568,9 @@ def synth_train(
     if seconds <= 0 or window < 2 or sample_rate < 1000 or not 0 <= onset_share <= 1:
         raise GruveError("--seconds must be above 0, --window at least 2, --sample-rate at least 1000 and "
                          "--onset-share from 0 to 1.")
-    options = SynthOptions(data, output, sample_rate, seconds, hidden, head, mel=mel, window=window,
+    if mel and envelope:
+        raise GruveError("choose --mel or --envelope, not both (log-mel frames already carry the loudness).")
+    options = SynthOptions(data, output, sample_rate, seconds, hidden, head, mel=mel, envelope=envelope, window=window,
                            onset_share=onset_share, batch_size=batch_size, lr=lr)
     run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     _print_summary(train(options, run, say=err.print))
@@ -588,7 +593,8 @@ def synth_generate(
     tail_temperature: Optional[float] = SYNTH_TAIL_TEMPERATURE,
     seed: int = typer.Option(0, help="The same seed gives the same sounds."),
     like: Optional[Path] = typer.Option(None, help="For a --mel model: the audio file whose log-mel frames to "
-                                                   "resynthesise."),
+                                                   "resynthesise; for an --envelope model: the file whose "
+                                                   "loudness envelope to follow (default: a training sound's)."),
     out_dir: Path = typer.Option(Path("runs/sounds"), "--out", help="Where LABEL-N.wav and sounds.png go."),
 ):
     """Generate sounds sample by sample; writes each as a WAV and one PNG of their waveforms and spectrograms."""

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, tone
 from gruve import bundle
 from gruve.data.sources import Item
 from gruve.nn.heads import SampleHead
@@ -46,11 +46,12 @@ def test_onset_share_sets_how_many_training_windows_start_where_the_sound_is_mad
     assert abs((starts == 0).mean() - share) < 0.05  # a window drawn anywhere starts at 0 one time in 15,000
 
 
-def _model(output: str, mel: bool = False) -> WaveGRU:
+def _model(output: str, condition: str | None = None) -> WaveGRU:
     torch.manual_seed(0)
     config = SynthConfig(["a", "b"], output, hidden=48, head=24, embed=16,
                          mel={"sr": 16000, "n_fft": 256, "hop_length": 64, "n_mels": 16, "fmin": 0.0,
-                              "fmax": None, "amin": 1e-10} if mel else None)
+                              "fmax": None, "amin": 1e-10} if condition == "mel" else None,
+                         envelope=condition == "envelope")
     model = WaveGRU(config).eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -58,13 +59,14 @@ def _model(output: str, mel: bool = False) -> WaveGRU:
     return model
 
 
-@pytest.mark.parametrize("output,mel,batch", [("mulaw", False, 3), ("dual", False, 3), ("mulaw", True, 2),
-                                              ("dual", False, 20)])  # batch 20 takes the kernel's BLAS path
-def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, mel, batch):
-    model = _model(output, mel)
+@pytest.mark.parametrize("output,condition,batch", [("mulaw", None, 3), ("dual", None, 3), ("mulaw", "mel", 2),
+                                                    ("mulaw", "envelope", 2),
+                                                    ("dual", None, 20)])  # batch 20 takes the kernel's BLAS path
+def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, condition, batch):
+    model = _model(output, condition)
     label = torch.tensor([0, 1] * (batch // 2) + [0] * (batch % 2))
     like = torch.from_numpy(np.random.default_rng(1).standard_normal(400).astype(np.float32) * 0.3)
-    frames = model.mel_frames(like.expand(batch, -1)) if mel else None
+    frames = model.frames_of(like.expand(batch, -1))
     uniform = np.random.default_rng(0).random((400, batch, model.head.parts), dtype=np.float32)
     temperature = np.linspace(1.2, 0.7, 400, )  # each sample at its own temperature
     fused = model.levels(label, 400, frames, temperature, uniform)
@@ -189,6 +191,35 @@ def test_a_mel_model_resynthesises_a_file_at_its_length(tone_folder, tmp_path, c
     assert code == 1 and "--like FILE" in stderr
 
 
+def test_an_envelope_model_draws_its_training_sounds_envelopes_or_follows_a_files(tone_folder, tmp_path, capsys):
+    from gruve.synth.model import ENVELOPE_FLOOR, loudness
+
+    args = ["synth", "train", str(tone_folder), "--out", str(tmp_path / "run"), "--hidden", "16", "--head", "16",
+            "--seconds", "0.3", "--window", "128", "--envelope", "--epochs", "1"]
+    assert run_cli(args, capsys)[0] == 0
+    model = bundle.load(tmp_path / "run", task="synth")
+    meta, _ = bundle.read(tmp_path / "run" / "model.safetensors")
+    kept = 24 - len(meta["training"]["valid_files"])
+    assert model.config.envelope and model.config.bank == kept and model.bank.shape == (kept, 30)
+    assert (model.bank > -12).all()  # tones at 0.5 amplitude: about -9 dB in every 10 ms frame
+    draws = {seed: model.drawn_envelopes(torch.tensor([0, 1]), 40, seed) for seed in range(8)}
+    for envelopes in draws.values():
+        assert envelopes.shape == (2, 40) and (envelopes[:, 30:] == ENVELOPE_FLOOR).all()  # silence after 0.3 s
+        for label, row in zip((0, 1), envelopes):
+            assert any(torch.equal(row[:30], kept_row) for kept_row in model.bank[model.bank_label == label])
+    assert len({tuple(d[0].tolist()) for d in draws.values()}) > 1  # seeds draw different sounds' envelopes
+    half = np.concatenate([tone(500.0, 0.15), np.zeros(2400, np.float32)])  # loud, then silent
+    sf.write(tmp_path / "half.wav", half, 16000)
+    _, steps, frames = model.prepare(["low"], None, torch.from_numpy(half), seed=0)
+    assert steps == 4800
+    assert torch.allclose(frames, model.envelope_frames(loudness(torch.from_numpy(half)[None], 160)))
+    code, _, _ = run_cli(["synth", "generate", str(tmp_path / "run"), "--like", str(tmp_path / "half.wav"),
+                          "--n", "1", "--seconds", "0.4", "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and len(sf.read(tmp_path / "out" / "high-1.wav")[0]) == 6400
+    code, _, stderr = run_cli([*args[:-2], "--mel"], capsys)
+    assert code == 1 and "choose --mel or --envelope" in stderr
+
+
 @pytest.mark.parametrize("args,phrase", [
     (["generate", "MODEL", "--label", "snare"], "knows no label 'snare'"),
     (["generate", "MODEL", "--temperature", "0"], "--temperature must be above 0"),
@@ -196,7 +227,7 @@ def test_a_mel_model_resynthesises_a_file_at_its_length(tone_folder, tmp_path, c
     (["evaluate", "MODEL", "--data", "DATA", "--classifier", "MODEL", "--tail-temperature", "0"],
      "--tail-temperature above 0"),
     (["generate", "MODEL", "--n", "0"], "--n must be at least 1"),
-    (["generate", "MODEL", "--like", "WAV"], "not conditioned on log-mel"),
+    (["generate", "MODEL", "--like", "WAV"], "not conditioned on log-mel frames or an envelope"),
     (["generate", "MODEL", "--like", "MODEL"], "is not a readable audio file"),
     (["generate", "bach-chorales"], "is a compose model"),
     (["train", "DATA", "--output", "float"], "--output must be one of mulaw, dual"),

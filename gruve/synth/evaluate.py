@@ -14,9 +14,10 @@ import torch
 from gruve import audio, bundle
 from gruve.data.sources import DataError, resolve
 from gruve.plots import confusion_matrix, spectra
+from gruve.synth.model import loudness
 
 N_FFT, HOP = 1024, 256
-ENVELOPE_FRAMES, ENVELOPE_FLOOR = 10, -80.0  # frames per sound; dB below which silence is silence
+ENVELOPE_FRAMES = 10  # per sound
 
 
 def log_spectrum(y: np.ndarray) -> np.ndarray:
@@ -29,8 +30,9 @@ def log_spectrum(y: np.ndarray) -> np.ndarray:
 def envelope(ys: np.ndarray) -> np.ndarray:
     """The median over sounds `ys (count, samples)` of each frame's RMS level in dB (floored), `(frames,)`: a
     generated drum that holds a noise floor where the real ones have decayed lies far from theirs."""
-    frames = ys[:, : len(ys[0]) // ENVELOPE_FRAMES * ENVELOPE_FRAMES].reshape(len(ys), ENVELOPE_FRAMES, -1)
-    return np.maximum(np.median(10 * np.log10(np.mean(frames ** 2, -1) + 1e-12), axis=0), ENVELOPE_FLOOR)
+    levels = loudness(torch.from_numpy(ys[:, : len(ys[0]) // ENVELOPE_FRAMES * ENVELOPE_FRAMES]),
+                      len(ys[0]) // ENVELOPE_FRAMES)
+    return np.median(levels.numpy(), axis=0)
 
 
 def spectral_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,10 +1,11 @@
 """The sample-level synthesiser: one GRU that reads the previous audio sample and writes the next
-(WaveRNN-style), conditioned on a sound's label, on where in the sound it is, and optionally on a log-mel
-spectrogram (then it is a small vocoder for the listen capability's features).
+(WaveRNN-style), conditioned on a sound's label, on where in the sound it is, and optionally on a loudness
+envelope (10 ms frames: generation draws one from the training sounds of the label, or takes a file's) or on
+a log-mel spectrogram (then it is a small vocoder for the listen capability's features).
 
 The GRU's input is a sum of embeddings: the previous sample's levels, the label, the position (a few
 fixed curves of the time since the onset, so the envelope of a one-shot is something the model can
-follow) and the mel frame. Being a sum, each becomes a table of input gates for generation, and the
+follow) and the envelope or mel frame. Being a sum, each becomes a table of input gates for generation, and the
 fused kernel (`gruve.nn.fused.sample_scan`) only adds rows.
 """
 
@@ -23,6 +24,7 @@ from gruve.nn.heads import LEVELS, SampleHead
 
 POSITION_SCALES = (0.01, 0.05, 0.2, 0.8)  # seconds: the decays of the position curves
 TAIL_SECONDS = 0.1
+ENVELOPE_SECONDS, ENVELOPE_FLOOR = 0.01, -80.0  # an envelope frame's length; dB below which silence is silence
 
 
 @dataclass
@@ -35,10 +37,24 @@ class SynthConfig:
     head: int = 256  # units of each output's hidden layer
     embed: int = 64  # size of the GRU input (the sum of the embeddings)
     mel: dict | None = None  # a FeatureConfig's fields when conditioned on log-mel frames
+    envelope: bool = False  # conditioned on a loudness envelope
+    bank: int = 0  # how many training sounds' envelopes the model keeps to draw from
 
     @property
     def samples(self) -> int:
         return round(self.seconds * self.sample_rate)
+
+    @property
+    def envelope_hop(self) -> int:
+        return round(ENVELOPE_SECONDS * self.sample_rate)
+
+
+def loudness(y: torch.Tensor, hop: int) -> torch.Tensor:
+    """The RMS level in dB (floored) of each `hop` samples of waveforms `y (..., samples)`, the last frame
+    padded with silence, `(..., frames)`."""
+    y = torch.nn.functional.pad(y, (0, -y.shape[-1] % hop))
+    power = y.reshape(*y.shape[:-1], -1, hop).square().mean(-1)
+    return (10 * torch.log10(power + 1e-12)).clamp(min=ENVELOPE_FLOOR)
 
 
 def temperature_curve(steps: int, sample_rate: int, temperature: float, tail: float | None = None) -> np.ndarray:
@@ -72,6 +88,11 @@ class WaveGRU(nn.Module):
         if config.mel is not None:
             self.features = LogMel(FeatureConfig(**config.mel))
             self.mel = nn.Conv1d(self.features.config.n_mels, size, 3, padding=1)  # sees the frames either side
+        if config.envelope:
+            self.envelope = nn.Sequential(nn.Conv1d(1, size, 3, padding=1), nn.Tanh(), nn.Conv1d(size, size, 1))
+            frames = -(-config.samples // config.envelope_hop)
+            self.register_buffer("bank", torch.full((config.bank, frames), ENVELOPE_FLOOR))
+            self.register_buffer("bank_label", torch.zeros(config.bank, dtype=torch.long))
         self.rnn = RecurrentStack("gru", size, config.hidden)
 
     @classmethod
@@ -80,22 +101,49 @@ class WaveGRU(nn.Module):
 
     @property
     def hop(self) -> int:
-        return self.features.config.hop_length if self.config.mel else 1
+        if self.config.mel:
+            return self.features.config.hop_length
+        return self.config.envelope_hop if self.config.envelope else 1
 
     def label_index(self, label: str) -> int:
         if label not in self.config.labels:
             raise GruveError(f"this model knows no label {label!r}; it knows: {', '.join(self.config.labels)}.")
         return self.config.labels.index(label)
 
-    def mel_frames(self, y: torch.Tensor) -> torch.Tensor:
-        """The conditioning of each mel frame of waveforms `y (batch, samples)`, `(batch, frames, embed)`."""
-        return self.mel(self.features(y) / 20).transpose(1, 2)  # dB / 20: of order one
+    def frames_of(self, y: torch.Tensor) -> torch.Tensor | None:
+        """The conditioning of each mel or envelope frame of waveforms `y (batch, samples)`, `(batch, frames,
+        embed)`; None for a model conditioned on neither."""
+        if self.config.mel:
+            return self.mel(self.features(y) / 20).transpose(1, 2)  # dB / 20: of order one
+        return self.envelope_frames(loudness(y, self.hop)) if self.config.envelope else None
+
+    def envelope_frames(self, levels: torch.Tensor) -> torch.Tensor:
+        """The conditioning of envelopes `levels (batch, frames)` in dB, `(batch, frames, embed)`."""
+        return self.envelope(levels[:, None] / 20 + 2).transpose(1, 2)  # -80..0 dB to -2..2
+
+    def keep_envelopes(self, waves: torch.Tensor, labels: torch.Tensor) -> None:
+        """Keep the envelopes of training sounds `waves (count, samples)` of `labels (count,)` to draw from."""
+        self.config.bank = len(waves)
+        self.bank, self.bank_label = loudness(waves, self.hop), labels.clone()
+
+    def drawn_envelopes(self, label: torch.Tensor, frames: int, seed: int) -> torch.Tensor:
+        """For each of `label (batch,)`, a kept envelope of that label drawn at random (by `seed`), cut or
+        extended with silence to `frames`, `(batch, frames)`."""
+        rng = np.random.default_rng([seed, 1])  # not the stream the samples are drawn from
+        kept = [np.flatnonzero(self.bank_label.numpy() == i) for i in range(len(self.config.labels))]
+        missing = sorted({self.config.labels[i] for i in label.tolist() if not len(kept[i])})
+        if missing:
+            raise GruveError(f"this model kept no envelope of {', '.join(missing)} (none was in its training "
+                             "sounds): give --like FILE.")
+        rows = [rng.choice(kept[i]) for i in label.tolist()]
+        chosen = self.bank[rows][:, :frames]
+        return torch.nn.functional.pad(chosen, (0, frames - chosen.shape[1]), value=ENVELOPE_FLOOR)
 
     def forward(self, previous: torch.Tensor, label: torch.Tensor, start: torch.Tensor,
                 frames: torch.Tensor | None = None) -> torch.Tensor:
         """GRU outputs `(batch, time, hidden)` for windows whose previous samples' levels are `previous
         (batch, time, parts)`, of sounds `label (batch,)`, starting `start (batch,)` samples after the onset;
-        `frames` is `mel_frames` of the whole sounds for a mel-conditioned model."""
+        `frames` is `frames_of` the whole sounds for a mel- or envelope-conditioned model."""
         t = start[:, None] + torch.arange(previous.shape[1], device=previous.device)
         return self.rnn.rnn(self.inputs(previous, label, t, frames))[0]
 
@@ -110,19 +158,25 @@ class WaveGRU(nn.Module):
             x = x + torch.gather(frames, 1, index[..., None].expand(-1, -1, frames.shape[2]))
         return x
 
-    def prepare(self, labels: list[str], seconds: float | None, like: torch.Tensor | None) -> tuple:
-        """Checked label indices, sample count and mel conditioning for a generation request."""
+    def prepare(self, labels: list[str], seconds: float | None, like: torch.Tensor | None, seed: int) -> tuple:
+        """Checked label indices, sample count and conditioning frames for a generation request: those of
+        `like` (cut or extended with silence to the sound's length), else for an envelope model kept
+        envelopes of the labels."""
         if self.config.mel is not None and like is None:
             raise GruveError("this model is a vocoder (conditioned on log-mel frames): give --like FILE to resynthesise.")
-        if self.config.mel is None and like is not None:
-            raise GruveError("this model is not conditioned on log-mel frames, so it takes no --like.")
+        if not (self.config.mel or self.config.envelope) and like is not None:
+            raise GruveError("this model is not conditioned on log-mel frames or an envelope, so it takes no --like.")
         label = torch.tensor([self.label_index(name) for name in labels])
         steps = round((seconds if seconds is not None else like.shape[-1] / self.config.sample_rate)
                       * self.config.sample_rate)
         if steps < 1:
             raise GruveError("--seconds must be more than 0.")
-        frames = None if like is None else self.mel_frames(like.expand(len(labels), -1))
-        return label, steps, frames
+        if like is not None:
+            like = torch.nn.functional.pad(like[:steps], (0, max(0, steps - like.shape[-1])))
+            return label, steps, self.frames_of(like.expand(len(labels), -1))
+        if self.config.envelope:
+            return label, steps, self.envelope_frames(self.drawn_envelopes(label, -(-steps // self.hop), seed))
+        return label, steps, None
 
     @torch.inference_mode()
     def generate(self, labels: list[str], seconds: float | None = 1.0, temperature: float = 1.0, seed: int = 0,
@@ -133,7 +187,7 @@ class WaveGRU(nn.Module):
             if value is not None and value <= 0:
                 raise GruveError(f"{name} must be above 0 (got {value}).")
         self.eval()
-        label, steps, frames = self.prepare(labels, seconds, like)
+        label, steps, frames = self.prepare(labels, seconds, like, seed)
         uniform = np.random.default_rng(seed).random((steps, len(labels), self.head.parts), dtype=np.float32)
         curve = temperature_curve(steps, self.config.sample_rate, temperature, tail_temperature)
         return self.head.decode(torch.from_numpy(self.levels(label, steps, frames, curve, uniform))).T.numpy()

@@ -34,6 +34,7 @@ class SynthOptions:
     head: int = 256
     embed: int = 64
     mel: bool = False  # condition on log-mel frames (a vocoder)
+    envelope: bool = False  # condition on a loudness envelope
     window: int = 1024  # samples per training window
     onset_share: float = 0.25  # share of windows that start at the onset, where the sound is made
     batch_size: int = 32
@@ -131,8 +132,7 @@ def _example(sound: Sound, start: int, size: int, silence: torch.Tensor):
 def nll_sum(model: WaveGRU, batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed NLL (nats) of the real samples of a batch of `_example`s, and how many there are."""
     previous, targets, mask, label, start, wave = batch
-    frames = model.mel_frames(wave) if model.config.mel else None
-    nll = model.head.nll(model(previous, label, start, frames), targets)
+    nll = model.head.nll(model(previous, label, start, model.frames_of(wave)), targets)
     return (nll * mask).sum(), mask.sum()
 
 
@@ -179,7 +179,7 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
         raise DataError(f"{options.data} gives no 'label' for its sounds (a folder per class, or a 'label' column).")
     mel = FeatureConfig(sr=options.sample_rate).to_dict() if options.mel else None
     config = SynthConfig(labels, options.output, options.sample_rate, options.seconds, options.hidden, options.head,
-                         options.embed, mel)
+                         options.embed, mel, options.envelope)
     model = WaveGRU(config)
     train_items, valid_items = split_by_group([i for i in corpus.items if i.labels.get("label")],
                                               options.valid_share, run.seed)
@@ -187,7 +187,10 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
     if not train_sounds or not valid_sounds:
         raise DataError(f"{options.data} needs readable sounds for both training and validation "
                         f"(got {len(train_sounds)} and {len(valid_sounds)}).")
-    say(f"training a {options.hidden}-unit GRU ({options.output} output{', log-mel conditioned' if mel else ''}) on "
+    if options.envelope:
+        model.keep_envelopes(torch.stack([s.wave for s in train_sounds]), torch.tensor([s.label for s in train_sounds]))
+    conditioned = ", log-mel conditioned" if mel else ", envelope conditioned" if options.envelope else ""
+    say(f"training a {options.hidden}-unit GRU ({options.output} output{conditioned}) on "
         f"{len(train_sounds)} sounds ({len(labels)} labels: {', '.join(labels)}), {len(valid_sounds)} held out; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
     run.out.mkdir(parents=True, exist_ok=True)
