@@ -683,7 +683,8 @@ def models():
             score = f"NLL {metrics['test_nll_per_token']:.3f} per token" if "test_nll_per_token" in metrics else "-"
         elif meta["task"] == "synth":
             config = meta["config"]
-            what = (f"{config['hidden']}-unit GRU, {config['output']} at {config['sample_rate']} Hz: "
+            by = " by envelope" if config.get("envelope") else " by log-mel" if config.get("mel") else ""
+            what = (f"{config['hidden']}-unit GRU, {config['output']} at {config['sample_rate']} Hz{by}: "
                     f"{', '.join(config['labels'])}")
             score = (f"NLL {metrics['valid_nll_per_sample']:.3f} per sample (held-out kits)"
                      if "valid_nll_per_sample" in metrics else "-")
