@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The shipped `drums` synthesiser: a 256-unit GRU over 8-bit mu-law samples at 16 kHz, by class, on the drum
+# The shipped `drums` synthesiser: a 256-unit GRU over 8-bit mu-law samples at 16 kHz, by class and loudness
+# envelope (generation draws the envelope of a training sound of the class), on the drum
 # one-shots of ../shared/datasets/drums (kick, snare, hihat, tom, cymbal, clap), whole kits held out for
 # validation. Then the yardstick: three listen classifiers trained on the real sounds label 50 generated sounds
 # per class, and each class's log-spectral distance to the real sounds is set against white noise's.
-# Trained 10 epochs on one CPU thread (62 min).
+# Trained 10 epochs on one CPU thread (67 min).
 # Usage: recipes/drums.sh PATH-TO-DRUMS
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?give the drums folder, e.g. ../shared/datasets/drums}
 start=$SECONDS
-.venv/bin/gruve synth train "$DATA" --hidden 256 --head 256 --epochs 10 --seed 0 --out runs/drums
+.venv/bin/gruve synth train "$DATA" --hidden 256 --head 256 --epochs 10 --seed 0 --envelope --out runs/drums
 echo "drums: trained in $((SECONDS - start)) s"
 cp runs/drums/model.safetensors gruve/pretrained/drums.safetensors
 for judge in 0 1 2; do  # classifiers differ: three judges, each trained with its own seed
