@@ -30,9 +30,8 @@ def log_spectrum(y: np.ndarray) -> np.ndarray:
 def envelope(ys: np.ndarray) -> np.ndarray:
     """The median over sounds `ys (count, samples)` of each frame's RMS level in dB (floored), `(frames,)`: a
     generated drum that holds a noise floor where the real ones have decayed lies far from theirs."""
-    levels = loudness(torch.from_numpy(ys[:, : len(ys[0]) // ENVELOPE_FRAMES * ENVELOPE_FRAMES]),
-                      len(ys[0]) // ENVELOPE_FRAMES)
-    return np.median(levels.numpy(), axis=0)
+    hop = len(ys[0]) // ENVELOPE_FRAMES
+    return np.median(loudness(torch.from_numpy(ys[:, : hop * ENVELOPE_FRAMES]), hop).numpy(), axis=0)
 
 
 def spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
