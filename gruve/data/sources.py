@@ -80,8 +80,6 @@ def from_folder(root: Path) -> Corpus:
              for p in sorted(d.rglob("*")) if is_audio_file(p)]
     if not items:
         raise DataError(f"{root} has no audio files in class sub-folders (expected {root}/CLASS/file.wav).")
-    if len({i.labels["label"] for i in items}) < 2:
-        raise DataError(f"{root} has only one class folder with audio; a classifier needs at least two.")
     return Corpus(root.name, items, ["label"])
 
 

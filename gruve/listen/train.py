@@ -126,6 +126,8 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     L.seed_everything(run.seed, workers=True, verbose=False)  # before the model exists: its initial weights too
     corpus = resolve(options.data, options.cache_dir)
     target = corpus.target(options.target)
+    if len(corpus.labels(target)) < 2:
+        raise DataError(f"{options.data} has only one class of {target!r}; a classifier needs at least two.")
     parts = split(corpus, target, options.test_fold, run.seed)
     if not parts["train"]:
         raise DataError(f"{options.data} has no training items for target {target!r}.")
