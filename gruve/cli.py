@@ -544,6 +544,9 @@ def synth_train(
     envelope: bool = typer.Option(False, "--envelope", help="Condition on a loudness envelope (10 ms frames) too: "
                                                             "generate draws one from the training sounds of the "
                                                             "label, or takes --like FILE's."),
+    bands: int = typer.Option(1, help="With --envelope: frequency bands of the envelope, split at log-spaced "
+                                      "edges from 250 Hz (1: the overall loudness; 4 tells a kick's quiet top "
+                                      "from a snare's)."),
     window: int = typer.Option(1024, help="Samples per training window."),
     onset_share: float = typer.Option(0.25, help="Share of training windows that start at a sound's onset (the "
                                                  "others start anywhere, the silence after it included)."),
@@ -570,8 +573,10 @@ def synth_train(
                          "--onset-share from 0 to 1.")
     if mel and envelope:
         raise GruveError("choose --mel or --envelope, not both (log-mel frames already carry the loudness).")
-    options = SynthOptions(data, output, sample_rate, seconds, hidden, head, mel=mel, envelope=envelope, window=window,
-                           onset_share=onset_share, batch_size=batch_size, lr=lr)
+    if bands < 1 or (bands > 1 and not envelope):
+        raise GruveError("--bands must be at least 1, and more than 1 only with --envelope.")
+    options = SynthOptions(data, output, sample_rate, seconds, hidden, head, mel=mel, envelope=envelope, bands=bands,
+                           window=window, onset_share=onset_share, batch_size=batch_size, lr=lr)
     run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     _print_summary(train(options, run, say=err.print))
 
@@ -683,7 +688,9 @@ def models():
             score = f"NLL {metrics['test_nll_per_token']:.3f} per token" if "test_nll_per_token" in metrics else "-"
         elif meta["task"] == "synth":
             config = meta["config"]
-            by = " by envelope" if config.get("envelope") else " by log-mel" if config.get("mel") else ""
+            bands = config.get("bands", 1)
+            envelope = f" by a {bands}-band envelope" if bands > 1 else " by envelope"
+            by = envelope if config.get("envelope") else " by log-mel" if config.get("mel") else ""
             what = (f"{config['hidden']}-unit GRU, {config['output']} at {config['sample_rate']} Hz{by}: "
                     f"{', '.join(config['labels'])}")
             score = (f"NLL {metrics['valid_nll_per_sample']:.3f} per sample (held-out kits)"

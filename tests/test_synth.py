@@ -51,7 +51,7 @@ def _model(output: str, condition: str | None = None) -> WaveGRU:
     config = SynthConfig(["a", "b"], output, hidden=48, head=24, embed=16,
                          mel={"sr": 16000, "n_fft": 256, "hop_length": 64, "n_mels": 16, "fmin": 0.0,
                               "fmax": None, "amin": 1e-10} if condition == "mel" else None,
-                         envelope=condition == "envelope")
+                         envelope=condition in ("envelope", "bands"), bands=3 if condition == "bands" else 1)
     model = WaveGRU(config).eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -60,7 +60,7 @@ def _model(output: str, condition: str | None = None) -> WaveGRU:
 
 
 @pytest.mark.parametrize("output,condition,batch", [("mulaw", None, 3), ("dual", None, 3), ("mulaw", "mel", 2),
-                                                    ("mulaw", "envelope", 2),
+                                                    ("mulaw", "envelope", 2), ("dual", "bands", 3),
                                                     ("dual", None, 20)])  # batch 20 takes the kernel's BLAS path
 def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, condition, batch):
     model = _model(output, condition)
@@ -204,20 +204,60 @@ def test_an_envelope_model_draws_its_training_sounds_envelopes_or_follows_a_file
     assert (model.bank > -12).all()  # tones at 0.5 amplitude: about -9 dB in every 10 ms frame
     draws = {seed: model.drawn_envelopes(torch.tensor([0, 1]), 40, seed) for seed in range(8)}
     for envelopes in draws.values():
-        assert envelopes.shape == (2, 40) and (envelopes[:, 30:] == ENVELOPE_FLOOR).all()  # silence after 0.3 s
+        assert envelopes.shape == (2, 1, 40) and (envelopes[..., 30:] == ENVELOPE_FLOOR).all()  # silence after 0.3 s
         for label, row in zip((0, 1), envelopes):
-            assert any(torch.equal(row[:30], kept_row) for kept_row in model.bank[model.bank_label == label])
-    assert len({tuple(d[0].tolist()) for d in draws.values()}) > 1  # seeds draw different sounds' envelopes
+            assert any(torch.equal(row[0, :30], kept_row) for kept_row in model.bank[model.bank_label == label])
+    assert len({tuple(d[0, 0].tolist()) for d in draws.values()}) > 1  # seeds draw different sounds' envelopes
     half = np.concatenate([tone(500.0, 0.15), np.zeros(2400, np.float32)])  # loud, then silent
     sf.write(tmp_path / "half.wav", half, 16000)
     _, steps, frames = model.prepare(["low"], None, torch.from_numpy(half), seed=0)
     assert steps == 4800
-    assert torch.allclose(frames, model.envelope_frames(loudness(torch.from_numpy(half)[None], 160)))
+    assert torch.allclose(frames, model.envelope_frames(loudness(torch.from_numpy(half)[None, None], 160)))
     code, _, _ = run_cli(["synth", "generate", str(tmp_path / "run"), "--like", str(tmp_path / "half.wav"),
                           "--n", "1", "--seconds", "0.4", "--out", str(tmp_path / "out")], capsys)
     assert code == 0 and len(sf.read(tmp_path / "out" / "high-1.wav")[0]) == 6400
     code, _, stderr = run_cli([*args[:-2], "--mel"], capsys)
     assert code == 1 and "choose --mel or --envelope" in stderr
+
+
+def test_band_envelopes_split_a_frames_power_by_frequency_and_a_band_model_keeps_them(tone_folder, tmp_path, capsys):
+    from gruve.synth.model import band_loudness, loudness
+
+    t = np.arange(16000) / 16000
+    low, high = np.sin(2 * np.pi * 100 * t), np.sin(2 * np.pi * 6000 * t)
+    noise = np.random.default_rng(0).standard_normal(16000) * np.exp(-t / 0.1)
+    y = torch.from_numpy(np.stack([low, high, noise]).astype(np.float32))
+    bands = band_loudness(y, 160, 4, 16000)
+    assert bands.shape == (3, 4, 100)
+    # By Parseval the bands' powers add up to the frame's: the one-band envelope is their sum.
+    total = 10 * torch.log10((10 ** (bands / 10)).sum(1))
+    heard = loudness(y, 160) > -60  # (each band is floored at -80 dB, so their sum is not, below that)
+    assert torch.allclose(total[heard], loudness(y, 160)[heard], atol=0.01) and heard.sum() > 250
+    assert bands[0, 0].min() > -4 and bands[0, 1:].max() < -20  # a 100 Hz tone: the band below 250 Hz
+    assert bands[1, 3].min() > -4 and bands[1, :3].max() < -20  # a 6 kHz tone: the top band
+    assert torch.equal(band_loudness(y, 160, 1, 16000), loudness(y, 160)[:, None])
+    args = ["synth", "train", str(tone_folder), "--out", str(tmp_path / "run"), "--hidden", "16", "--head", "16",
+            "--seconds", "0.3", "--window", "128", "--envelope", "--bands", "3", "--epochs", "1"]
+    assert run_cli(args, capsys)[0] == 0
+    model = bundle.load(tmp_path / "run", task="synth")
+    assert model.config.bands == 3 and model.bank.shape == (model.config.bank, 3 * 30)
+    assert model.drawn_envelopes(torch.tensor([0, 1]), 40, seed=0).shape == (2, 3, 40)
+    assert model.generate(["low", "high"], 0.05).shape == (2, 800)
+    code, _, stderr = run_cli([a for a in args if a != "--envelope"], capsys)
+    assert code == 1 and "--bands" in stderr and "only with --envelope" in stderr
+
+
+def test_a_synthesiser_of_one_sound_trains_where_a_classifier_of_one_class_is_refused(tone_folder, tmp_path,
+                                                                                       capsys):
+    import shutil
+
+    shutil.copytree(tone_folder / "low", tmp_path / "data" / "low")
+    code, stdout, _ = run_cli(["synth", "train", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--hidden",
+                               "16", "--head", "16", "--seconds", "0.2", "--window", "128", "--epochs", "1"], capsys)
+    assert code == 0 and "valid_nll_per_sample" in stdout
+    assert bundle.load(tmp_path / "run", task="synth").config.labels == ["low"]
+    code, _, stderr = run_cli(["listen", "train", str(tmp_path / "data"), "--out", str(tmp_path / "listen")], capsys)
+    assert code == 1 and "only one class of 'label'; a classifier needs at least two" in stderr
 
 
 @pytest.mark.parametrize("args,phrase", [

@@ -38,6 +38,7 @@ class SynthConfig:
     embed: int = 64  # size of the GRU input (the sum of the embeddings)
     mel: dict | None = None  # a FeatureConfig's fields when conditioned on log-mel frames
     envelope: bool = False  # conditioned on a loudness envelope
+    bands: int = 1  # the envelope's frequency bands (1: the overall loudness)
     bank: int = 0  # how many training sounds' envelopes the model keeps to draw from
 
     @property
@@ -52,8 +53,36 @@ class SynthConfig:
 def loudness(y: torch.Tensor, hop: int) -> torch.Tensor:
     """The RMS level in dB (floored) of each `hop` samples of waveforms `y (..., samples)`, the last frame
     padded with silence, `(..., frames)`."""
+    return _decibels(_frames(y, hop).square().mean(-1))
+
+
+def band_loudness(y: torch.Tensor, hop: int, bands: int, sample_rate: int) -> torch.Tensor:
+    """The level in dB (floored) of each of `bands` frequency bands in each `hop` samples of waveforms
+    `y (..., samples)`, `(..., bands, frames)`. The bands split the spectrum of each frame at log-spaced
+    edges from 250 Hz to the Nyquist frequency (a frame's powers add up to its `loudness`, by Parseval), so
+    a kick's quiet top or a cymbal's missing low end is something the model is told."""
+    if bands == 1:
+        return loudness(y, hop)[..., None, :]
+    spectrum = torch.fft.rfft(_frames(y, hop)).abs().square() / hop**2
+    spectrum[..., 1: (hop + 1) // 2] *= 2  # the negative frequencies' share
+    edges = torch.tensor(np.geomspace(250, sample_rate / 2, bands)[:-1], dtype=torch.float64)
+    band = torch.bucketize(torch.fft.rfftfreq(hop, 1 / sample_rate, dtype=torch.float64), edges, right=True)
+    power = torch.zeros(*spectrum.shape[:-1], bands).index_add_(-1, band, spectrum)
+    return _decibels(power).transpose(-1, -2)
+
+
+def frame_count(samples: int, hop: int) -> int:
+    """How many frames of `hop` cover `samples`, the last one padded."""
+    return -(-samples // hop)
+
+
+def _frames(y: torch.Tensor, hop: int) -> torch.Tensor:
+    """Waveforms `y (..., samples)` in frames of `hop`, the last padded with silence, `(..., frames, hop)`."""
     y = torch.nn.functional.pad(y, (0, -y.shape[-1] % hop))
-    power = y.reshape(*y.shape[:-1], -1, hop).square().mean(-1)
+    return y.reshape(*y.shape[:-1], -1, hop)
+
+
+def _decibels(power: torch.Tensor) -> torch.Tensor:
     return (10 * torch.log10(power + 1e-12)).clamp(min=ENVELOPE_FLOOR)
 
 
@@ -89,9 +118,11 @@ class WaveGRU(nn.Module):
             self.features = LogMel(FeatureConfig(**config.mel))
             self.mel = nn.Conv1d(self.features.config.n_mels, size, 3, padding=1)  # sees the frames either side
         if config.envelope:
-            self.envelope = nn.Sequential(nn.Conv1d(1, size, 3, padding=1), nn.Tanh(), nn.Conv1d(size, size, 1))
-            frames = -(-config.samples // config.envelope_hop)
-            self.register_buffer("bank", torch.full((config.bank, frames), ENVELOPE_FLOOR))
+            self.envelope = nn.Sequential(nn.Conv1d(config.bands, size, 3, padding=1), nn.Tanh(),
+                                          nn.Conv1d(size, size, 1))
+            frames = frame_count(config.samples, config.envelope_hop)
+            # (sounds, bands x frames): for one band the shape that models before bands were saved with
+            self.register_buffer("bank", torch.full((config.bank, config.bands * frames), ENVELOPE_FLOOR))
             self.register_buffer("bank_label", torch.zeros(config.bank, dtype=torch.long))
         self.rnn = RecurrentStack("gru", size, config.hidden)
 
@@ -115,20 +146,24 @@ class WaveGRU(nn.Module):
         embed)`; None for a model conditioned on neither."""
         if self.config.mel:
             return self.mel(self.features(y) / 20).transpose(1, 2)  # dB / 20: of order one
-        return self.envelope_frames(loudness(y, self.hop)) if self.config.envelope else None
+        return self.envelope_frames(self.envelopes(y)) if self.config.envelope else None
+
+    def envelopes(self, y: torch.Tensor) -> torch.Tensor:
+        """The envelopes of waveforms `y (batch, samples)` in dB, `(batch, bands, frames)`."""
+        return band_loudness(y, self.hop, self.config.bands, self.config.sample_rate)
 
     def envelope_frames(self, levels: torch.Tensor) -> torch.Tensor:
-        """The conditioning of envelopes `levels (batch, frames)` in dB, `(batch, frames, embed)`."""
-        return self.envelope(levels[:, None] / 20 + 2).transpose(1, 2)  # -80..0 dB to -2..2
+        """The conditioning of envelopes `levels (batch, bands, frames)` in dB, `(batch, frames, embed)`."""
+        return self.envelope(levels / 20 + 2).transpose(1, 2)  # -80..0 dB to -2..2
 
     def keep_envelopes(self, waves: torch.Tensor, labels: torch.Tensor) -> None:
         """Keep the envelopes of training sounds `waves (count, samples)` of `labels (count,)` to draw from."""
         self.config.bank = len(waves)
-        self.bank, self.bank_label = loudness(waves, self.hop), labels.clone()
+        self.bank, self.bank_label = self.envelopes(waves).flatten(1), labels.clone()
 
     def drawn_envelopes(self, label: torch.Tensor, frames: int, seed: int) -> torch.Tensor:
         """For each of `label (batch,)`, a kept envelope of that label drawn at random (by `seed`), cut or
-        extended with silence to `frames`, `(batch, frames)`."""
+        extended with silence to `frames`, `(batch, bands, frames)`."""
         rng = np.random.default_rng([seed, 1])  # not the stream the samples are drawn from
         kept = [np.flatnonzero(self.bank_label.numpy() == i) for i in range(len(self.config.labels))]
         missing = sorted({self.config.labels[i] for i in label.tolist() if not len(kept[i])})
@@ -136,8 +171,8 @@ class WaveGRU(nn.Module):
             raise GruveError(f"this model kept no envelope of {', '.join(missing)} (none was in its training "
                              "sounds): give --like FILE.")
         rows = [rng.choice(kept[i]) for i in label.tolist()]
-        chosen = self.bank[rows][:, :frames]
-        return torch.nn.functional.pad(chosen, (0, frames - chosen.shape[1]), value=ENVELOPE_FLOOR)
+        chosen = self.bank[rows].view(len(rows), self.config.bands, -1)[..., :frames]
+        return torch.nn.functional.pad(chosen, (0, frames - chosen.shape[-1]), value=ENVELOPE_FLOOR)
 
     def forward(self, previous: torch.Tensor, label: torch.Tensor, start: torch.Tensor,
                 frames: torch.Tensor | None = None) -> torch.Tensor:
@@ -175,7 +210,7 @@ class WaveGRU(nn.Module):
             like = torch.nn.functional.pad(like[:steps], (0, max(0, steps - like.shape[-1])))
             return label, steps, self.frames_of(like.expand(len(labels), -1))
         if self.config.envelope:
-            return label, steps, self.envelope_frames(self.drawn_envelopes(label, -(-steps // self.hop), seed))
+            return label, steps, self.envelope_frames(self.drawn_envelopes(label, frame_count(steps, self.hop), seed))
         return label, steps, None
 
     @torch.inference_mode()

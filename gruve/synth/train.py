@@ -35,6 +35,7 @@ class SynthOptions:
     embed: int = 64
     mel: bool = False  # condition on log-mel frames (a vocoder)
     envelope: bool = False  # condition on a loudness envelope
+    bands: int = 1  # of the envelope
     window: int = 1024  # samples per training window
     onset_share: float = 0.25  # share of windows that start at the onset, where the sound is made
     batch_size: int = 32
@@ -179,7 +180,7 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
         raise DataError(f"{options.data} gives no 'label' for its sounds (a folder per class, or a 'label' column).")
     mel = FeatureConfig(sr=options.sample_rate).to_dict() if options.mel else None
     config = SynthConfig(labels, options.output, options.sample_rate, options.seconds, options.hidden, options.head,
-                         options.embed, mel, options.envelope)
+                         options.embed, mel, options.envelope, options.bands)
     model = WaveGRU(config)
     train_items, valid_items = split_by_group([i for i in corpus.items if i.labels.get("label")],
                                               options.valid_share, run.seed)
@@ -189,7 +190,8 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
                         f"(got {len(train_sounds)} and {len(valid_sounds)}).")
     if options.envelope:
         model.keep_envelopes(torch.stack([s.wave for s in train_sounds]), torch.tensor([s.label for s in train_sounds]))
-    conditioned = ", log-mel conditioned" if mel else ", envelope conditioned" if options.envelope else ""
+    conditioned = (", log-mel conditioned" if mel else f", conditioned on an envelope of {options.bands} band(s)"
+                   if options.envelope else "")
     say(f"training a {options.hidden}-unit GRU ({options.output} output{conditioned}) on "
         f"{len(train_sounds)} sounds ({len(labels)} labels: {', '.join(labels)}), {len(valid_sounds)} held out; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
