@@ -381,6 +381,10 @@ def compose_evaluate(
     temperature: float = COMPOSE_TEMPERATURE,
     top_p: float = COMPOSE_TOP_P,
     seed: int = typer.Option(0, help="Seed of generation and of the pieces drawn for the baselines."),
+    split_seed: Optional[int] = typer.Option(None, help="Seed of the reference's 80/10/10 split where it has no "
+                                                        "official one (bach, a folder), as given to train. "
+                                                        "Default: a model's own training seed, so it is measured "
+                                                        "on pieces it never saw; 0 for a folder of scores."),
     out_dir: Path = typer.Option(Path("runs/evaluation"), "--out", help="Where evaluation.json, pieces.csv and "
                                                                         "distributions.png go."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -394,7 +398,7 @@ def compose_evaluate(
     from gruve.compose.evaluate import evaluate
 
     report = evaluate(source, reference, out_dir, split, n, bars, seed, say=err.print, cache_dir=cache_dir,
-                      temperature=temperature, top_p=top_p)
+                      temperature=temperature, top_p=top_p, split_seed=split_seed)
     if as_json:
         out.print_json(json.dumps(report))
         return

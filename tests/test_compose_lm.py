@@ -399,9 +399,15 @@ def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(tra
     code, _, err = run_cli(["compose", "evaluate", str(tmp_path / "eval2"), "--reference", str(score_folder),
                             "--out", str(tmp_path / "eval4")], capsys)
     assert code == 1 and "no score" in err
-    code, _, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder),
-                            "--out", str(tmp_path / "eval3")], capsys)  # its test split has 2 pieces: enough
-    assert code == 0
+    # Another generation seed measures against the same held-out pieces: those of the model's training split.
+    code, stdout, _ = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder), "--seed", "5",
+                               "--json", "--out", str(tmp_path / "eval3")], capsys)  # its test split has 2 pieces
+    assert code == 0 and json.loads(stdout)["split_seed"] == 0
+    code, stdout, _ = run_cli(["compose", "evaluate", str(score_folder / "high"), "--reference", str(score_folder),
+                               "--split-seed", "5", "--json", "--out", str(tmp_path / "eval7")], capsys)
+    assert code == 0 and json.loads(stdout)["split_seed"] == 5
+    tests = {seed: {p.name for p in corpora.load(str(score_folder), seed, print).split("test")} for seed in (0, 5)}
+    assert tests[0] != tests[5]  # so the split's seed matters
     code, _, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder), "--bars", "0",
                             "--out", str(tmp_path / "eval5")], capsys)  # 0 is not "unset"
     assert code == 1 and "--bars must be at least 1" in err and "--tokens" not in err and "Traceback" not in err

@@ -32,21 +32,30 @@ OTHERS = 2000  # the most pieces in each baseline set, drawn at random beyond th
 
 def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int = 20, bars: int | None = None,
              seed: int = 0, say: Callable[[str], None] = print, cache_dir: Path | None = None,
-             temperature: float = 1.0, top_p: float = 1.0) -> dict:
+             temperature: float = 1.0, top_p: float = 1.0, split_seed: int | None = None) -> dict:
     """Measure `source` (a model, sampled at `temperature` and `top_p`, or a folder of MIDI / score files)
-    against `reference`'s `split` pieces; writes `evaluation.json`, `pieces.csv` and `distributions.png` into `out`."""
-    corpus = corpora.load(reference, seed, say, cache_dir)
+    against `reference`'s `split` pieces; writes `evaluation.json`, `pieces.csv` and `distributions.png` into `out`.
+
+    `seed` draws the generated pieces and the baselines' shuffles. `split_seed` splits a corpus that has no
+    official split (bach, a folder) as training did: by default a model's own training seed, so a model is
+    measured against the pieces it never saw whatever `seed` is, and 0 (training's default) for a folder."""
+    from gruve import bundle
+
+    path = Path(source)
+    model = None if path.is_dir() and not (path / "model.safetensors").exists() else bundle.load(source, "compose")
+    if split_seed is None:
+        split_seed = model.meta["training"].get("seed", 0) if model is not None else 0
+    corpus = corpora.load(reference, split_seed, say, cache_dir)
     held_out = corpus.split(split)
     if len(held_out) < 2:
         raise DataError(f"{reference} has {len(held_out)} {split} pieces; at least two are needed to compare with.")
-    path = Path(source)
-    report: dict = {"reference": f"{corpus.name} {split} ({len(held_out)} pieces)"}
-    if path.is_dir() and not (path / "model.safetensors").exists():
+    report: dict = {"reference": f"{corpus.name} {split} ({len(held_out)} pieces)", "split_seed": split_seed}
+    if model is None:
         generated, names = _read_folder(path, say)
         tokenizer, drums = tokens.build("REMI"), corpus.drums
     else:
         sampling = {"temperature": temperature, "top_p": top_p}
-        generated, names, tokenizer, drums = _generate(source, corpus, held_out, n, bars, seed, sampling, report, say)
+        generated, names, tokenizer, drums = _generate(model, corpus, held_out, n, bars, seed, sampling, report, say)
     # The reference as the tokenizer writes it (onsets on its grid), so that a performance's microtiming
     # is not counted as a difference no token model could close.
     reference_features = [metrics.features(_round_trip(p.score, tokenizer, drums)) for p in held_out]
@@ -70,18 +79,16 @@ def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int
     return report
 
 
-def _generate(source, corpus, held_out, n, bars, seed, sampling, report, say):
+def _generate(model, corpus, held_out, n, bars, seed, sampling, report, say):
     """Generate `n` pieces, each paired with a held-out piece drawn at random: it is as long as that piece (in
     bars) unless `bars` caps every piece instead, and a conditioned model gets that piece's labels, so the
     generated set has the reference's mix of lengths and (say) styles. Length matters: the longer a piece,
     the wider its pitch range, say. A reference that lacks one of the model's labels (or has a value the
     model never saw) leaves them to chance: each piece's values are drawn at random, and the held-out NLL
     is taken without them."""
-    from gruve import bundle
     from gruve.compose.lm import Controls
     from gruve.compose.lm_train import encode, held_out_nll
 
-    model = bundle.load(source, task="compose")
     known = model.config.conditions
     labelled = all(p.labels.get(label) in values for p in held_out for label, values in known.items())
     labels = list(known) if labelled else []
