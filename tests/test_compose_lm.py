@@ -13,6 +13,7 @@ import symusic
 import torch
 
 from conftest import run_cli
+from gruve import bundle
 from gruve.compose import corpus as corpora
 from gruve.compose import tokens
 from gruve.compose.lm import FLAM, Controls, LMConfig, MusicLM, Sampler, sample
@@ -150,14 +151,49 @@ def test_augmentation_transposes_within_the_keyboard_and_moves_tempo():
     pitches = lambda seq: [int(inverse[i].split("_")[1]) for i in seq if inverse[i].startswith("Pitch_")]
     shifts = set()
     for seed in range(20):
-        out = augment(ids, np.random.default_rng(seed))
+        out, shift = augment(ids, np.random.default_rng(seed))
         difference = {a - b for a, b in zip(pitches(out), pitches(ids))}
-        assert len(difference) == 1  # every pitch moved together
+        assert difference == {shift}  # every pitch moved together, by the shift it reports
         shifts |= difference
     assert len(shifts) > 3 and max(abs(s) for s in shifts) <= 5
     edge = tokens.Augmenter(tokenizer, transpose=5)
     highest = max(i for t, i in tokenizer.vocab.items() if t.startswith("Pitch_"))
-    assert all(0 < edge(np.array([highest]), np.random.default_rng(s))[0] <= highest for s in range(10))
+    assert all(0 < edge(np.array([highest]), np.random.default_rng(s))[0][0] <= highest for s in range(10))
+
+
+def test_a_model_conditioned_on_its_transposition_learns_each_windows_shift_and_writes_in_the_corpus_keys(
+        score_folder, tmp_path, capsys):
+    """Transposition augmentation alone teaches a model every key equally (real chorales transposed by up to
+    5 semitones lose as much pitch-class closeness to Bach as the model had); told each window's shift, it
+    can learn the keys apart, and generation asks for the corpus's own (0)."""
+    from gruve.compose.lm_train import Windows, encode
+
+    tokenizer = tokens.build("REMI")
+    config = LMConfig("REMI", {}, len(tokenizer), conditions={"folder": ["high", "low"],
+                                                              "transposition": [str(k) for k in range(-3, 4)]})
+    piece = corpora.Piece("tune", melody(np.random.default_rng(2)), "train", {"folder": "low"})
+    data = encode([piece], tokenizer, config)
+    assert data.conditions == [[1, 2 + 3]] and data.transposition == 1  # "0" is the transposition's 4th value
+    inverse = {i: t for t, i in tokenizer.vocab.items()}
+    pitches = lambda seq: [int(inverse[int(i)].split("_")[1]) for i in seq if inverse[int(i)].startswith("Pitch_")]
+    windows = Windows(data, 10_000, tokens.Augmenter(tokenizer, transpose=3), seed=0)
+    shifts = set()
+    for _ in range(12):
+        ids, rows = windows[0]
+        assert rows[0] == 1 and {a - b for a, b in zip(pitches(ids), pitches(data.ids[0]))} == {rows[1] - 5}
+        shifts.add(rows[1] - 5)
+    assert len(shifts) > 2
+    args = ["compose", "train", str(score_folder), "--hidden", "16", "--epochs", "1", "--window", "64",
+            "--transpose", "2", "--condition", "transposition", "--out", str(tmp_path / "run")]
+    assert run_cli(args, capsys)[0] == 0
+    model = bundle.load(tmp_path / "run", task="compose")
+    assert model.config.conditions == {"transposition": ["-2", "-1", "0", "1", "2"]}
+    assert {c["transposition"] for c in model.generate(Controls(n=6, bars=1, tokens=30))[1]} == {"0"}
+    up = Controls(n=2, bars=1, tokens=30, conditions={"transposition": "2"})
+    assert {c["transposition"] for c in model.generate(up)[1]} == {"2"}
+    code, _, err = run_cli([*args[:9], "--transpose", "0", "--condition", "transposition", "--out", str(tmp_path)],
+                           capsys)
+    assert code == 1 and "needs pieces transposed in training" in err
 
 
 def small_model(conditions=None) -> MusicLM:
@@ -267,7 +303,7 @@ def test_held_out_nll_reads_long_pieces_in_chunks_exactly():
 
 
 def _streams(data: Encoded, window: int, rows: int, seed: int = 0) -> Streams:
-    return Streams(data, window, rows, lambda ids, rng: ids, pad=0, seed=seed)
+    return Streams(data, window, rows, lambda ids, rng: (ids, 0), pad=0, seed=seed)
 
 
 def test_streams_play_every_piece_whole_and_in_order_in_as_many_batches_every_epoch():

@@ -86,12 +86,13 @@ def _generate(model, corpus, held_out, n, bars, seed, sampling, report, say):
     the wider its pitch range, say. A reference that lacks one of the model's labels (or has a value the
     model never saw) leaves them to chance: each piece's values are drawn at random, and the held-out NLL
     is taken without them."""
-    from gruve.compose.lm import Controls
+    from gruve.compose.lm import TRANSPOSITION, Controls
     from gruve.compose.lm_train import encode, held_out_nll
 
     known = model.config.conditions
-    labelled = all(p.labels.get(label) in values for p in held_out for label, values in known.items())
-    labels = list(known) if labelled else []
+    corpus_labels = [label for label in known if label != TRANSPOSITION]  # the transposition is 0: as written
+    labelled = all(p.labels.get(label) in known[label] for p in held_out for label in corpus_labels)
+    labels = corpus_labels if labelled else []
     data = encode(held_out, model.tokenizer, replace(model.config, conditions=known if labelled else {}))
     report["held_out"] = held_out_nll(model, data)
     wanted = _pairs(held_out, data.ids, labels, n, bars, model.tokenizer.vocab["Bar_None"], seed)

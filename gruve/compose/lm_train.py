@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from gruve import bundle
 from gruve.compose import corpus as corpora
 from gruve.compose import tokens
-from gruve.compose.lm import LMConfig, MusicLM
+from gruve.compose.lm import TRANSPOSITION, LMConfig, MusicLM
 from gruve.data.sources import DataError
 from gruve.plots import training_curves
 from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
@@ -50,10 +50,18 @@ class LMOptions:
 @dataclass
 class Encoded:
     """A corpus split as token ids (BOS ... EOS) and each piece's rows of the condition embedding (one per
-    label; none when unconditioned)."""
+    label; none when unconditioned), the transposition's among them at `transposition` (if conditioned on)."""
 
     ids: list[np.ndarray]
     conditions: list[list[int]]
+    transposition: int | None = None
+
+    def condition(self, piece: int, shift: int = 0) -> list[int]:
+        """A piece's rows, for a window of it transposed by `shift` semitones (its values run -N..N in order)."""
+        rows = list(self.conditions[piece])
+        if self.transposition is not None:
+            rows[self.transposition] += shift
+        return rows
 
     @property
     def tokens(self) -> int:
@@ -75,8 +83,8 @@ class Windows(Dataset):
         piece = self.index[i]
         ids = self.data.ids[piece]
         start = int(self.rng.integers(0, max(1, len(ids) - self.window)))
-        ids = self.augment(ids[start:start + self.window + 1], self.rng)
-        return torch.from_numpy(ids), self.data.conditions[piece]
+        ids, shift = self.augment(ids[start:start + self.window + 1], self.rng)
+        return torch.from_numpy(ids), self.data.condition(piece, shift)
 
 
 class Streams(IterableDataset):
@@ -110,7 +118,7 @@ class Streams(IterableDataset):
         rows = self._deal(self.rng)
         for row in rows:
             self.rng.shuffle(row)
-        plays = [[(piece, self.augment(self.data.ids[piece], self.rng)) for piece in row] for row in rows]
+        plays = [[(piece, *self.augment(self.data.ids[piece], self.rng)) for piece in row] for row in rows]
         cursor = [[0, 0] for _ in rows]  # which of its pieces each row plays, and where in it
         empty = [0] * max(len(c) for c in self.data.conditions)
         for _ in range(self.batches):
@@ -121,10 +129,10 @@ class Streams(IterableDataset):
                 if at == len(plays[r]):
                     conditions.append(empty)
                     continue
-                piece, played = plays[r][at]
+                piece, played, shift = plays[r][at]
                 chunk = played[start:start + self.window + 1]
                 ids[r, :len(chunk)], lengths[r], fresh[r] = torch.from_numpy(chunk), len(chunk), start == 0
-                conditions.append(self.data.conditions[piece])
+                conditions.append(self.data.condition(piece, shift))
                 cursor[r] = [at, start + self.window] if start + self.window < len(played) - 1 else [at + 1, 0]
             yield ids, lengths, torch.tensor(conditions, dtype=torch.long).reshape(self.rows, -1), fresh
 
@@ -208,7 +216,9 @@ class LMTask(L.LightningModule):
 def encode(pieces: list[corpora.Piece], tokenizer, config: LMConfig) -> Encoded:
     bos, eos = tokenizer.vocab["BOS_None"], tokenizer.vocab["EOS_None"]
     ids = [np.concatenate([[bos], tokens.encode(tokenizer, p.score), [eos]]).astype(np.int64) for p in pieces]
-    return Encoded(ids, [config.condition_index(p.labels) for p in pieces])
+    labels = list(config.conditions)
+    return Encoded(ids, [config.condition_index(p.labels) for p in pieces],
+                   labels.index(TRANSPOSITION) if TRANSPOSITION in labels else None)
 
 
 @torch.inference_mode()
@@ -227,13 +237,18 @@ def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = pr
     """Train on `options.corpus`, write `run.out/model.safetensors`, and score it on the valid and test pieces."""
     L.seed_everything(run.seed, workers=True, verbose=False)
     corpus = corpora.load(options.corpus, run.seed, say, options.cache_dir)
-    for label in options.conditions:
+    transpose = 0 if corpus.drums else options.transpose  # drum pitches name instruments
+    if TRANSPOSITION in options.conditions and not transpose:
+        raise DataError(f"--condition {TRANSPOSITION} needs pieces transposed in training: a pitched corpus and "
+                        "--transpose above 0.")
+    for label in (c for c in options.conditions if c != TRANSPOSITION):
         if any(label not in p.labels for p in corpus.pieces):
             known = sorted({k for p in corpus.pieces for k in p.labels}) or ["none"]
             raise DataError(f"not every piece of {corpus.name} has a {label!r} label; its labels: {', '.join(known)}.")
     tokenizer = tokens.build(options.tokenizer)
     config = LMConfig(options.tokenizer, tokens.to_json(tokenizer), len(tokenizer), options.hidden, options.layers,
-                      options.dropout, {label: corpus.label_values(label) for label in options.conditions}, corpus.drums)
+                      options.dropout, {label: [str(k) for k in range(-transpose, transpose + 1)] if label == TRANSPOSITION
+                                        else corpus.label_values(label) for label in options.conditions}, corpus.drums)
     data = {split: encode(corpus.split(split), tokenizer, config) for split in ("train", "valid", "test")}
     if not data["train"].ids or not data["valid"].ids:
         raise DataError(f"{options.corpus} needs pieces in both its train and valid parts.")
@@ -243,7 +258,7 @@ def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = pr
         f"{len(data['train'].ids)} train pieces ({data['train'].tokens:,} tokens), {len(data['valid'].ids)} valid, "
         f"{len(data['test'].ids)} test; {sum(p.numel() for p in model.parameters()):,} parameters")
     run.out.mkdir(parents=True, exist_ok=True)
-    augment = tokens.Augmenter(tokenizer, 0 if corpus.drums else options.transpose, options.tempo)
+    augment = tokens.Augmenter(tokenizer, transpose, options.tempo)
     pad = tokenizer.vocab["PAD_None"]
     if options.carry:
         loader = DataLoader(Streams(data["train"], options.window, options.batch_size, augment, pad, run.seed), None)

@@ -145,10 +145,12 @@ class Augmenter:
                 table[i] = tempos[min(max(j + k, 0), len(tempos) - 1)][1]
             self.tempo_tables[k] = table
 
-    def __call__(self, ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def __call__(self, ids: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """The ids augmented, and the semitones they were transposed by."""
+        shift = 0
         if self.transpose:
-            allowed = [k for k, table in self.shifts.items() if (table[ids] >= 0).all()]
-            ids = self.shifts[int(rng.choice(allowed))][ids]
+            shift = int(rng.choice([k for k, table in self.shifts.items() if (table[ids] >= 0).all()]))
+            ids = self.shifts[shift][ids]
         if self.tempo:
             ids = self.tempo_tables[int(rng.integers(-self.tempo, self.tempo + 1))][ids]
-        return ids
+        return ids, shift
