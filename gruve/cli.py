@@ -288,7 +288,9 @@ def compose_train(
     dropout: float = typer.Option(0.3, help="Dropout on embeddings, between layers and on the output."),
     condition: Optional[str] = typer.Option(None, help="Labels of the corpus to condition on, separated by commas, "
                                                        "e.g. style,beat_type for groove; then generate takes "
-                                                       "--condition style=funk,beat_type=fill."),
+                                                       "--condition style=funk,beat_type=fill. 'transposition' "
+                                                       "tells the model how far --transpose moved each window, "
+                                                       "so it keeps the corpus's keys (generate: 0)."),
     window: int = typer.Option(256, help="Tokens per training window."),
     carry_state: bool = typer.Option(False, help="Play each piece from its start in consecutive windows and carry "
                                                  "the GRU state from one to the next (truncated backpropagation "
@@ -341,7 +343,8 @@ def compose_generate(
     primer_bars: int = typer.Option(2, help="How many bars of --primer to keep."),
     condition: Optional[str] = typer.Option(None, help="LABEL=VALUE pairs, separated by commas, of labels the model "
                                                        "was trained on, e.g. style=funk,beat_type=fill; a label "
-                                                       "left out is drawn at random for each piece."),
+                                                       "left out is drawn at random for each piece (transposition: "
+                                                       "0, the corpus's keys; transposition=2, a tone up)."),
     out_dir: Path = typer.Option(Path("runs/generated"), "--out", help="Where sample-N.mid/.wav and samples.png go."),
 ):
     """Generate new pieces; writes each as MIDI and WAV (through FluidSynth) and a piano-roll PNG of them all."""
