@@ -60,8 +60,7 @@ def test_bad_data_arguments(tmp_path):
         resolve(str(tmp_path / "empty"))
     (tmp_path / "one" / "only").mkdir(parents=True)
     sf.write(tmp_path / "one" / "only" / "a.wav", tone(300), 16000)
-    with pytest.raises(DataError, match="at least two"):
-        resolve(str(tmp_path / "one"))
+    assert resolve(str(tmp_path / "one")).labels("label") == ["only"]  # a synthesiser of one sound; listen refuses
 
 
 def test_fsdd_official_split(datasets):
