@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -75,17 +76,22 @@ def write_music(scores: list, out: Path, titles: list[str], say: Callable[[str],
     from gruve.plots import piano_rolls
 
     out.mkdir(parents=True, exist_ok=True)
-    written, render_error = [], None
-    for i, score in enumerate(scores, 1):
-        midi = write_midi(score, out / f"sample-{i}.mid")
-        written.append(midi)
-        if render_error is None:
-            try:
-                written.append(render(midi, midi.with_suffix(".wav")))
-            except RenderError as error:
-                render_error = error
-    if render_error is not None:
-        say(f"MIDI written, but no WAV: {render_error}")
+    midis = [write_midi(score, out / f"sample-{i}.mid") for i, score in enumerate(scores, 1)]
+
+    def rendered(midi: Path) -> Path | RenderError:
+        try:
+            return render(midi, midi.with_suffix(".wav"))
+        except RenderError as error:
+            return error
+
+    # FluidSynth spends most of a second loading the soundfont for each file: side by side, four pieces
+    # render in about half the time they take one after another.
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        wavs = list(pool.map(rendered, midis))
+    written = [path for midi, wav in zip(midis, wavs) for path in (midi, wav) if isinstance(path, Path)]
+    errors = [wav for wav in wavs if isinstance(wav, RenderError)]
+    if errors:
+        say(f"MIDI written, but no WAV: {errors[0]}")
     rolls = [score_to_roll(score, steps_per_quarter, drums=True) for score in scores]
     written.append(piano_rolls(rolls, out / "samples.png", titles, LOWEST, primer_steps))
     return written
