@@ -25,7 +25,7 @@ from gruve.nn import RecurrentStack
 # A condition the model learns from its own augmentation rather than from the corpus's labels: how many
 # semitones a training window was transposed by. Generation asks for 0 unless told otherwise, so a model
 # trained on transposed pieces still writes in the keys of its corpus.
-TRANSPOSITION = "transposition"
+TRANSPOSITION, UNSHIFTED = "transposition", "0"
 
 
 @dataclass
@@ -52,7 +52,7 @@ class LMConfig:
         order)."""
         rows, offset = [], 0
         for label, values in self.conditions.items():
-            rows.append(offset + values.index(chosen.get(label, "0") if label == TRANSPOSITION else chosen[label]))
+            rows.append(offset + values.index(chosen[label]))
             offset += len(values)
         return rows
 
@@ -93,7 +93,7 @@ class Controls:
     def draw_conditions(self, model: MusicLM, rng: np.random.Generator) -> list[dict[str, str]]:
         """Each piece's value of every label the model is conditioned on: the one asked for, or one drawn
         at random for a label left out (for the transposition: 0, the corpus's own keys)."""
-        return [{label: self.conditions.get(label) or ("0" if label == TRANSPOSITION else str(rng.choice(values)))
+        return [{label: self.conditions.get(label) or (UNSHIFTED if label == TRANSPOSITION else str(rng.choice(values)))
                  for label, values in model.config.conditions.items()} for _ in range(self.n)]
 
 

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from gruve import bundle
 from gruve.compose import corpus as corpora
 from gruve.compose import tokens
-from gruve.compose.lm import TRANSPOSITION, LMConfig, MusicLM
+from gruve.compose.lm import TRANSPOSITION, UNSHIFTED, LMConfig, MusicLM
 from gruve.data.sources import DataError
 from gruve.plots import training_curves
 from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
@@ -216,8 +216,8 @@ class LMTask(L.LightningModule):
 def encode(pieces: list[corpora.Piece], tokenizer, config: LMConfig) -> Encoded:
     bos, eos = tokenizer.vocab["BOS_None"], tokenizer.vocab["EOS_None"]
     ids = [np.concatenate([[bos], tokens.encode(tokenizer, p.score), [eos]]).astype(np.int64) for p in pieces]
-    labels = list(config.conditions)
-    return Encoded(ids, [config.condition_index(p.labels) for p in pieces],
+    labels = list(config.conditions)  # a piece as written: not transposed
+    return Encoded(ids, [config.condition_index({TRANSPOSITION: UNSHIFTED, **p.labels}) for p in pieces],
                    labels.index(TRANSPOSITION) if TRANSPOSITION in labels else None)
 
 
@@ -246,9 +246,10 @@ def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = pr
             known = sorted({k for p in corpus.pieces for k in p.labels}) or ["none"]
             raise DataError(f"not every piece of {corpus.name} has a {label!r} label; its labels: {', '.join(known)}.")
     tokenizer = tokens.build(options.tokenizer)
+    values = {label: [str(k) for k in range(-transpose, transpose + 1)] if label == TRANSPOSITION
+              else corpus.label_values(label) for label in options.conditions}
     config = LMConfig(options.tokenizer, tokens.to_json(tokenizer), len(tokenizer), options.hidden, options.layers,
-                      options.dropout, {label: [str(k) for k in range(-transpose, transpose + 1)] if label == TRANSPOSITION
-                                        else corpus.label_values(label) for label in options.conditions}, corpus.drums)
+                      options.dropout, values, corpus.drums)
     data = {split: encode(corpus.split(split), tokenizer, config) for split in ("train", "valid", "test")}
     if not data["train"].ids or not data["valid"].ids:
         raise DataError(f"{options.corpus} needs pieces in both its train and valid parts.")
