@@ -35,20 +35,32 @@ def test_mulaw_and_dual_codecs_round_trip_and_silence_is_zero():
         SampleHead(8, 8, "float")
 
 
+def test_a_training_example_gives_each_target_the_samples_before_it_nearest_first():
+    from gruve.synth.train import Sound, _example
+
+    levels = torch.arange(1, 11)[:, None]  # sample i (from 0) has level i + 1; silence is level 0
+    sound = Sound(levels, 10, 0, torch.zeros(10))
+    previous, targets, mask, *_ = _example(sound, 4, 3, torch.zeros(1, dtype=torch.long), lags=3)
+    assert targets[:, 0].tolist() == [5, 6, 7] and previous.shape == (3, 3, 1)
+    assert previous[..., 0].tolist() == [[4, 3, 2], [5, 4, 3], [6, 5, 4]]
+    previous, targets, *_ = _example(sound, 0, 2, torch.zeros(1, dtype=torch.long), lags=3)
+    assert targets[:, 0].tolist() == [1, 2] and previous[..., 0].tolist() == [[0, 0, 0], [1, 0, 0]]  # silence before
+
+
 @pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
 def test_onset_share_sets_how_many_training_windows_start_where_the_sound_is_made(share):
     from gruve.synth.train import Sound, Windows
 
     sound = Sound(torch.zeros(16000, 1, dtype=torch.long), 4000, 0, torch.zeros(16000))
-    windows = Windows([sound] * 50, 1024, share, torch.zeros(1, dtype=torch.long), seed=0)
+    windows = Windows([sound] * 50, 1024, share, torch.zeros(1, dtype=torch.long), lags=1, seed=0)
     starts = np.array([windows[i][4] for i in range(len(windows))])
     assert len(starts) == 50 * 15 and starts.max() <= 16000 - 1024
     assert abs((starts == 0).mean() - share) < 0.05  # a window drawn anywhere starts at 0 one time in 15,000
 
 
-def _model(output: str, condition: str | None = None) -> WaveGRU:
+def _model(output: str, condition: str | None = None, lags: int = 1) -> WaveGRU:
     torch.manual_seed(0)
-    config = SynthConfig(["a", "b"], output, hidden=48, head=24, embed=16,
+    config = SynthConfig(["a", "b"], output, hidden=48, head=24, embed=16, lags=lags,
                          mel={"sr": 16000, "n_fft": 256, "hop_length": 64, "n_mels": 16, "fmin": 0.0,
                               "fmax": None, "amin": 1e-10} if condition == "mel" else None,
                          envelope=condition in ("envelope", "bands"), bands=3 if condition == "bands" else 1)
@@ -59,11 +71,12 @@ def _model(output: str, condition: str | None = None) -> WaveGRU:
     return model
 
 
-@pytest.mark.parametrize("output,condition,batch", [("mulaw", None, 3), ("dual", None, 3), ("mulaw", "mel", 2),
-                                                    ("mulaw", "envelope", 2), ("dual", "bands", 3),
-                                                    ("dual", None, 20)])  # batch 20 takes the kernel's BLAS path
-def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, condition, batch):
-    model = _model(output, condition)
+@pytest.mark.parametrize("output,condition,batch,lags", [("mulaw", None, 3, 1), ("dual", None, 3, 1),
+                                                         ("mulaw", "mel", 2, 1), ("mulaw", "envelope", 2, 16),
+                                                         ("dual", "bands", 3, 3),
+                                                         ("dual", None, 20, 1)])  # batch 20: the kernel's BLAS path
+def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, condition, batch, lags):
+    model = _model(output, condition, lags)
     label = torch.tensor([0, 1] * (batch // 2) + [0] * (batch % 2))
     like = torch.from_numpy(np.random.default_rng(1).standard_normal(400).astype(np.float32) * 0.3)
     frames = model.frames_of(like.expand(batch, -1))
@@ -77,14 +90,17 @@ def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, condit
     assert len(np.unique(fused)) > 20  # not a degenerate sequence
 
 
-@pytest.mark.parametrize("output", ["mulaw", "dual"])
-def test_teacher_forced_forward_gives_the_distributions_generation_drew_from(output):
-    """The whole-sequence pass (training) and the step kernel (generation) are the same model."""
-    model = _model(output)
+@pytest.mark.parametrize("output,lags", [("mulaw", 1), ("dual", 1), ("mulaw", 4)])
+def test_teacher_forced_forward_gives_the_distributions_generation_drew_from(output, lags):
+    """The whole-sequence pass (training, on `_example`s) and the step kernel (generation) are the same model."""
+    from gruve.synth.train import Sound, _example
+
+    model = _model(output, lags=lags)
     label = torch.tensor([1, 0])
     uniform = np.random.default_rng(3).random((300, 2, model.head.parts), dtype=np.float32)
     levels = torch.from_numpy(model.levels(label, 300, None, np.ones(300), uniform)).transpose(0, 1)
-    previous = torch.cat([model.head.silence.expand(2, 1, -1), levels[:, :-1]], dim=1)
+    previous = torch.stack([_example(Sound(levels[b], 300, b, torch.zeros(300)), 0, 300, model.head.silence, lags)[0]
+                            for b in range(2)])
     with torch.no_grad():
         h = model(previous, label, torch.zeros(2, dtype=torch.long))
         for part in range(model.head.parts):

@@ -148,8 +148,8 @@ def sample_scan(previous_gates: np.ndarray, sound_gates: np.ndarray, step_gates:
                 levels: np.ndarray) -> None:
     """Generate audio sample by sample (WaveRNN-style) for a batch of sounds, all in compiled code.
 
-    A sample's GRU input gates are sums of table rows: `previous_gates (parts, 256, 3H)` indexed by the
-    previous sample's levels (starting from `first (batch, parts)`), `sound_gates (batch, 3H)` (label and
+    A sample's GRU input gates are sums of table rows: `previous_gates (lags x parts, 256, 3H)` indexed by
+    the last `lags` samples' levels (lag-major; all `first (batch, lags, parts)` before the first sample), `sound_gates (batch, 3H)` (label and
     bias), `step_gates (time, 3H)` (position in the sound) and `frame_gates (batch, frames, 3H)` (a
     spectrogram frame every `hop` samples). Then one GRU step from `h (batch, H)` and, per part, the head
     `head_out[p] @ relu(head_in[p] @ h [+ coarse_now[coarse]])`, drawn at `temperature[t]` (one per
@@ -162,16 +162,18 @@ def sample_scan(previous_gates: np.ndarray, sound_gates: np.ndarray, step_gates:
     hidden = np.empty((batch, head_in.shape[1]), np.float32)
     logits = np.empty((batch, head_out.shape[1]), np.float32)
     previous = first.copy()
+    lags = previous.shape[1]
     for t in range(steps):
         frame = t // hop
         for b in range(batch):
             g = gi[0, b]
             for j in range(3 * size):
                 g[j] = sound_gates[b, j] + step_gates[t, j] + frame_gates[b, frame, j]
-            for p in range(parts):
-                row = previous_gates[p, previous[b, p]]
-                for j in range(3 * size):
-                    g[j] += row[j]
+            for k in range(lags):
+                for p in range(parts):
+                    row = previous_gates[k * parts + p, previous[b, k, p]]
+                    for j in range(3 * size):
+                        g[j] += row[j]
         gru_scan(gi, h, w_hh, b_hh, out)
         for p in range(parts):
             _affine(h, head_in[p], head_in_bias[p], hidden)
@@ -184,7 +186,8 @@ def sample_scan(previous_gates: np.ndarray, sound_gates: np.ndarray, step_gates:
             _affine(hidden, head_out[p], head_out_bias[p], logits)
             for b in range(batch):
                 levels[t, b, p] = _categorical(logits[b], temperature[t], uniform[t, b, p])
-        previous[:] = levels[t]
+        previous[:, 1:] = previous[:, :-1].copy()
+        previous[:, 0] = levels[t]
 
 
 class FusedGRU:
@@ -237,5 +240,5 @@ def compile_kernels() -> None:
     sample_scan(np.zeros((1, 4, 6), np.float32), gates, gates, np.zeros((1, 1, 6), np.float32), 1,
                 np.zeros((6, 2), np.float32), np.zeros(6, np.float32), np.zeros((1, 3, 2), np.float32),
                 np.zeros((1, 3), np.float32), np.zeros((4, 3), np.float32), np.zeros((1, 4, 3), np.float32),
-                np.zeros((1, 4), np.float32), np.ones(1), np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.int64),
+                np.zeros((1, 4), np.float32), np.ones(1), np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1), np.int64),
                 state, np.zeros((1, 1, 1), np.int64))

@@ -3,7 +3,8 @@
 envelope (10 ms frames: generation draws one from the training sounds of the label, or takes a file's) or on
 a log-mel spectrogram (then it is a small vocoder for the listen capability's features).
 
-The GRU's input is a sum of embeddings: the previous sample's levels, the label, the position (a few
+The GRU's input is a sum of embeddings: the previous sample's levels (or the last few samples', one
+embedding per lag: a direct view of the recent waveform, so resonances need not be carried in the state), the label, the position (a few
 fixed curves of the time since the onset, so the envelope of a one-shot is something the model can
 follow) and the envelope or mel frame. Being a sum, each becomes a table of input gates for generation, and the
 fused kernel (`gruve.nn.fused.sample_scan`) only adds rows.
@@ -40,6 +41,7 @@ class SynthConfig:
     envelope: bool = False  # conditioned on a loudness envelope
     bands: int = 1  # the envelope's frequency bands (1: the overall loudness)
     bank: int = 0  # how many training sounds' envelopes the model keeps to draw from
+    lags: int = 1  # how many previous samples the GRU reads (1: WaveRNN's one)
 
     @property
     def samples(self) -> int:
@@ -111,7 +113,8 @@ class WaveGRU(nn.Module):
         self.config = config
         size = config.embed
         self.head = SampleHead(config.hidden, config.head, config.output)
-        self.previous = nn.ModuleList(nn.Embedding(LEVELS, size) for _ in range(self.head.parts))
+        # one per lag and part, lag-major: previous.{lag * parts + part} (models of one lag keep their names)
+        self.previous = nn.ModuleList(nn.Embedding(LEVELS, size) for _ in range(config.lags * self.head.parts))
         self.label = nn.Embedding(len(config.labels), size)
         self.position = nn.Linear(len(POSITION_SCALES) + 2, size)
         if config.mel is not None:
@@ -177,7 +180,7 @@ class WaveGRU(nn.Module):
     def forward(self, previous: torch.Tensor, label: torch.Tensor, start: torch.Tensor,
                 frames: torch.Tensor | None = None) -> torch.Tensor:
         """GRU outputs `(batch, time, hidden)` for windows whose previous samples' levels are `previous
-        (batch, time, parts)`, of sounds `label (batch,)`, starting `start (batch,)` samples after the onset;
+        (batch, time, lags, parts)` (the one before first), of sounds `label (batch,)`, starting `start (batch,)` samples after the onset;
         `frames` is `frames_of` the whole sounds for a mel- or envelope-conditioned model."""
         t = start[:, None] + torch.arange(previous.shape[1], device=previous.device)
         return self.rnn.rnn(self.inputs(previous, label, t, frames))[0]
@@ -186,8 +189,8 @@ class WaveGRU(nn.Module):
                frames: torch.Tensor | None) -> torch.Tensor:
         """The GRU's input `(batch, time, embed)` at samples `t (batch, time)` after the onset."""
         x = self.label(label)[:, None] + self.position(position_features(t, self.config.sample_rate))
-        for part, embedding in enumerate(self.previous):
-            x = x + embedding(previous[..., part])
+        for i, embedding in enumerate(self.previous):
+            x = x + embedding(previous[..., i // self.head.parts, i % self.head.parts])
         if frames is not None:
             index = (t // self.hop).clamp(max=frames.shape[1] - 1)
             x = x + torch.gather(frames, 1, index[..., None].expand(-1, -1, frames.shape[2]))
@@ -248,7 +251,7 @@ class WaveGRU(nn.Module):
         coarse_now = (head.coarse_now.weight.detach().numpy() if head.coarse_now is not None
                       else np.zeros((LEVELS, self.config.head), np.float32))
         levels = np.empty(uniform.shape, np.int64)
-        first = np.repeat(head.silence.numpy()[None], batch, axis=0)
+        first = np.tile(head.silence.numpy(), (batch, self.config.lags, 1))
         sample_scan(np.stack([gates(e.weight) for e in self.previous]), gates(self.label(label)) + b_ih,
                     gates(position), frame_gates, hop, w_hh, b_hh, stack(head.hidden, "weight"),
                     stack(head.hidden, "bias"), np.ascontiguousarray(coarse_now), stack(head.out, "weight"),
@@ -262,7 +265,7 @@ class WaveGRU(nn.Module):
         """What `levels` computes, as a plain torch loop of one `nn.GRU` call and the head per sample: the
         reference the kernel is tested against, and the naive baseline the benchmark times."""
         head, batch = self.head, len(label)
-        previous = head.silence.expand(batch, head.parts)[:, None]
+        previous = head.silence.expand(batch, 1, self.config.lags, head.parts)
         state, out = None, torch.empty(uniform.shape, dtype=torch.long)
         draws = torch.from_numpy(uniform)
         for t in range(steps):
@@ -273,5 +276,5 @@ class WaveGRU(nn.Module):
                 cdf = probabilities.cumsum(-1)
                 chosen = torch.searchsorted(cdf, (draws[t, :, part] * cdf[:, -1])[:, None], right=True)[:, 0]
                 out[t, :, part] = coarse = chosen.clamp(max=LEVELS - 1)
-            previous = out[t][:, None]
+            previous = torch.cat([out[t][:, None, None], previous[:, :, :-1]], dim=2)
         return out.numpy()

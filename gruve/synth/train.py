@@ -36,6 +36,7 @@ class SynthOptions:
     mel: bool = False  # condition on log-mel frames (a vocoder)
     envelope: bool = False  # condition on a loudness envelope
     bands: int = 1  # of the envelope
+    lags: int = 1  # previous samples the GRU reads
     window: int = 1024  # samples per training window
     onset_share: float = 0.25  # share of windows that start at the onset, where the sound is made
     batch_size: int = 32
@@ -93,8 +94,9 @@ class Windows(Dataset):
     at the onset, where the sound is made, the rest anywhere, the silence after the sound included: a
     generated sound must learn to end as well as to begin."""
 
-    def __init__(self, sounds: list[Sound], window: int, onset_share: float, silence: torch.Tensor, seed: int):
-        self.sounds, self.window, self.onset_share, self.silence = sounds, window, onset_share, silence
+    def __init__(self, sounds: list[Sound], window: int, onset_share: float, silence: torch.Tensor, lags: int,
+                 seed: int):
+        self.sounds, self.window, self.onset_share, self.silence, self.lags = sounds, window, onset_share, silence, lags
         self.index = [i for i, s in enumerate(sounds) for _ in range(max(1, len(s.levels) // window))]
         self.rng = np.random.default_rng(seed)
 
@@ -105,29 +107,32 @@ class Windows(Dataset):
         sound = self.sounds[self.index[i]]
         last = max(0, len(sound.levels) - self.window)
         start = 0 if self.rng.random() < self.onset_share else int(self.rng.integers(0, last + 1))
-        return _example(sound, start, self.window, self.silence)
+        return _example(sound, start, self.window, self.silence, self.lags)
 
 
 class Whole(Dataset):
     """Whole sounds, scored over their real samples."""
 
-    def __init__(self, sounds: list[Sound], silence: torch.Tensor):
-        self.sounds, self.silence = sounds, silence
+    def __init__(self, sounds: list[Sound], silence: torch.Tensor, lags: int):
+        self.sounds, self.silence, self.lags = sounds, silence, lags
 
     def __len__(self):
         return len(self.sounds)
 
     def __getitem__(self, i):
         sound = self.sounds[i]
-        return _example(sound, 0, len(sound.levels), self.silence)
+        return _example(sound, 0, len(sound.levels), self.silence, self.lags)
 
 
-def _example(sound: Sound, start: int, size: int, silence: torch.Tensor):
-    """Inputs (the previous samples' levels), targets, mask of real samples, label, start and waveform."""
-    padded = torch.cat([silence[None], sound.levels])
-    targets = padded[start + 1: start + 1 + size]
+def _example(sound: Sound, start: int, size: int, silence: torch.Tensor, lags: int):
+    """Inputs (the `lags` previous samples' levels, `(size, lags, parts)`), targets, mask of real samples,
+    label, start and waveform."""
+    padded = torch.cat([silence[None].expand(lags, -1), sound.levels])
+    targets = padded[start + lags: start + lags + size]
+    # row t: the samples before target t, the nearest first
+    previous = padded[start: start + size + lags - 1].unfold(0, lags, 1).flip(-1).transpose(1, 2)
     mask = torch.arange(start, start + size) < sound.length
-    return padded[start: start + size], targets, mask, sound.label, start, sound.wave
+    return previous, targets, mask, sound.label, start, sound.wave
 
 
 def nll_sum(model: WaveGRU, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,7 +170,7 @@ def held_out_nll(model: WaveGRU, sounds: list[Sound], batch_size: int = 8) -> fl
     """NLL per sample in nats over the real samples of whole sounds."""
     model.eval()
     total, count = 0.0, 0
-    for batch in DataLoader(Whole(sounds, model.head.silence), batch_size):
+    for batch in DataLoader(Whole(sounds, model.head.silence, model.config.lags), batch_size):
         nll, n = nll_sum(model, batch)
         total, count = total + float(nll), count + int(n)
     return total / max(count, 1)
@@ -180,7 +185,7 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
         raise DataError(f"{options.data} gives no 'label' for its sounds (a folder per class, or a 'label' column).")
     mel = FeatureConfig(sr=options.sample_rate).to_dict() if options.mel else None
     config = SynthConfig(labels, options.output, options.sample_rate, options.seconds, options.hidden, options.head,
-                         options.embed, mel, options.envelope, options.bands)
+                         options.embed, mel, options.envelope, options.bands, lags=options.lags)
     model = WaveGRU(config)
     train_items, valid_items = split_by_group([i for i in corpus.items if i.labels.get("label")],
                                               options.valid_share, run.seed)
@@ -197,9 +202,9 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
     run.out.mkdir(parents=True, exist_ok=True)
     silence = model.head.silence
-    loader = DataLoader(Windows(train_sounds, options.window, options.onset_share, silence, run.seed),
+    loader = DataLoader(Windows(train_sounds, options.window, options.onset_share, silence, options.lags, run.seed),
                         options.batch_size, shuffle=True)
-    valid = DataLoader(Whole(valid_sounds, silence), 8)
+    valid = DataLoader(Whole(valid_sounds, silence, options.lags), 8)
     run = replace(run, max_epochs=run.max_epochs or 30)
     trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0)
     task = SynthTask(model, options.lr)
