@@ -661,8 +661,8 @@ def synth_evaluate(
                                                                               "confusion.png and spectra.png go."),
 ):
     """Generate --n sounds per label; print how often the classifier hears the intended label, and each label's
-    log-spectral distance to the real sounds beside white noise's and the real sounds' own, and how far its
-    loudness over time (envelope) is from theirs."""
+    log-spectral distance to the real sounds beside white noise's and the real sounds' own, how peaky its
+    spectra are beside theirs (spectral detail), and how far its loudness over time (envelope) is from theirs."""
     from gruve.synth.evaluate import evaluate
 
     if n < 1 or seconds <= 0 or temperature <= 0 or (tail_temperature is not None and tail_temperature <= 0):
@@ -670,10 +670,11 @@ def synth_evaluate(
     report = evaluate(model, data, classifier, out_dir, n, seconds, temperature, seed, say=err.print,
                       tail_temperature=tail_temperature)
     table = Table("label", "heard as intended", "LSD generated (dB)", "LSD white noise (dB)", "LSD real vs real (dB)",
-                  "envelope error (dB)")
+                  "spectral detail generated / real (dB)", "envelope error (dB)")
     for label, row in report["labels"].items():
         table.add_row(label, f"{row['accuracy']:.0%}", f"{row['lsd_generated']:.1f}", f"{row['lsd_noise']:.1f}",
-                      f"{row['lsd_real']:.1f}", f"{row['envelope_error']:.1f}")
+                      f"{row['lsd_real']:.1f}", f"{row['detail_generated']:.1f} / {row['detail_real']:.1f}",
+                      f"{row['envelope_error']:.1f}")
     out.print(table)
     out.print(f"heard as intended: {report['accuracy']:.1%} of {n * len(report['labels'])} sounds; "
               f"wrote {out_dir / 'evaluation.json'}", highlight=False)

@@ -297,6 +297,20 @@ def test_user_mistakes_get_one_sentence_and_no_traceback(args, phrase, trained, 
     assert code == 1 and phrase in stderr and "Traceback" not in stderr
 
 
+def test_spectral_detail_tells_ringing_partials_from_noise_of_the_same_spectral_shape():
+    from scipy.signal import lfilter
+
+    from gruve.synth.evaluate import log_spectrum, spectral_detail
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    partials = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) for f in rng.uniform(300, 7000, 40))
+    noise = rng.standard_normal(16000)
+    darker = lfilter([1.0], [1.0, -0.9], noise)  # a smooth tilt is not detail
+    details = [spectral_detail(np.stack([log_spectrum(y.astype(np.float32))])) for y in (partials, noise, darker)]
+    assert details[0] > 5 and details[1] < 1.5 and details[2] < 1.5
+
+
 def test_evaluate_hears_the_labels_and_measures_spectra_against_noise(trained, tone_folder, tmp_path, capsys):
     classifier = tmp_path / "classifier"
     code, _, _ = run_cli(["listen", "train", str(tone_folder), "--out", str(classifier), "--epochs", "3",
@@ -311,7 +325,7 @@ def test_evaluate_hears_the_labels_and_measures_spectra_against_noise(trained, t
     assert report["tail_temperature"] == 0.8
     for row in report["labels"].values():
         assert row["real_sounds"] == 12 and row["lsd_noise"] > row["lsd_real"] > 0 and row["lsd_generated"] > 0
-        assert row["envelope_error"] >= 0
+        assert row["envelope_error"] >= 0 and row["detail_real"] > 1.5 and row["detail_generated"] > 0
     assert (tmp_path / "ev" / "confusion.png").is_file() and (tmp_path / "ev" / "spectra.png").is_file()
 
 
