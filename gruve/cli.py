@@ -554,6 +554,10 @@ def synth_train(
     bands: int = typer.Option(1, help="With --envelope: frequency bands of the envelope, split at log-spaced "
                                       "edges from 250 Hz (1: the overall loudness; 4 tells a kick's quiet top "
                                       "from a snare's)."),
+    timbre: int = typer.Option(0, help="With --envelope: condition on each sound's timbre too, its long-term "
+                                       "spectrum in this many mel bands (0: none; 40 lets a cymbal's ringing "
+                                       "partials through). Generate draws it with the envelope, from the same "
+                                       "training sound, or takes --like FILE's."),
     lags: int = typer.Option(1, help="How many previous samples the GRU reads at each step (1: WaveRNN's one; "
                                      "16 gives it the recent waveform directly, for ringing sounds such as "
                                      "cymbals). Each costs one table row per sample in generation."),
@@ -583,12 +587,14 @@ def synth_train(
                          "--onset-share from 0 to 1.")
     if mel and envelope:
         raise GruveError("choose --mel or --envelope, not both (log-mel frames already carry the loudness).")
+    if timbre < 0 or (timbre > 0 and not envelope):
+        raise GruveError("--timbre must be at least 0, and above 0 only with --envelope.")
     if lags < 1:
         raise GruveError(f"--lags must be at least 1 (got {lags}).")
     if bands < 1 or (bands > 1 and not envelope):
         raise GruveError("--bands must be at least 1, and more than 1 only with --envelope.")
     options = SynthOptions(data, output, sample_rate, seconds, hidden, head, mel=mel, envelope=envelope, bands=bands,
-                           lags=lags, window=window, onset_share=onset_share, batch_size=batch_size, lr=lr)
+                           lags=lags, timbre=timbre, window=window, onset_share=onset_share, batch_size=batch_size, lr=lr)
     run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     _print_summary(train(options, run, say=err.print))
 

@@ -63,7 +63,8 @@ def _model(output: str, condition: str | None = None, lags: int = 1) -> WaveGRU:
     config = SynthConfig(["a", "b"], output, hidden=48, head=24, embed=16, lags=lags,
                          mel={"sr": 16000, "n_fft": 256, "hop_length": 64, "n_mels": 16, "fmin": 0.0,
                               "fmax": None, "amin": 1e-10} if condition == "mel" else None,
-                         envelope=condition in ("envelope", "bands"), bands=3 if condition == "bands" else 1)
+                         envelope=condition in ("envelope", "bands", "timbre"), bands=3 if condition == "bands" else 1,
+                         timbre=8 if condition == "timbre" else 0)
     model = WaveGRU(config).eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -73,7 +74,7 @@ def _model(output: str, condition: str | None = None, lags: int = 1) -> WaveGRU:
 
 @pytest.mark.parametrize("output,condition,batch,lags", [("mulaw", None, 3, 1), ("dual", None, 3, 1),
                                                          ("mulaw", "mel", 2, 1), ("mulaw", "envelope", 2, 16),
-                                                         ("dual", "bands", 3, 3),
+                                                         ("dual", "bands", 3, 3), ("mulaw", "timbre", 2, 4),
                                                          ("dual", None, 20, 1)])  # batch 20: the kernel's BLAS path
 def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, condition, batch, lags):
     model = _model(output, condition, lags)
@@ -218,7 +219,7 @@ def test_an_envelope_model_draws_its_training_sounds_envelopes_or_follows_a_file
     kept = 24 - len(meta["training"]["valid_files"])
     assert model.config.envelope and model.config.bank == kept and model.bank.shape == (kept, 30)
     assert (model.bank > -12).all()  # tones at 0.5 amplitude: about -9 dB in every 10 ms frame
-    draws = {seed: model.drawn_envelopes(torch.tensor([0, 1]), 40, seed) for seed in range(8)}
+    draws = {seed: model.drawn(torch.tensor([0, 1]), 40, seed)[0] for seed in range(8)}
     for envelopes in draws.values():
         assert envelopes.shape == (2, 1, 40) and (envelopes[..., 30:] == ENVELOPE_FLOOR).all()  # silence after 0.3 s
         for label, row in zip((0, 1), envelopes):
@@ -257,10 +258,40 @@ def test_band_envelopes_split_a_frames_power_by_frequency_and_a_band_model_keeps
     assert run_cli(args, capsys)[0] == 0
     model = bundle.load(tmp_path / "run", task="synth")
     assert model.config.bands == 3 and model.bank.shape == (model.config.bank, 3 * 30)
-    assert model.drawn_envelopes(torch.tensor([0, 1]), 40, seed=0).shape == (2, 3, 40)
+    assert model.drawn(torch.tensor([0, 1]), 40, seed=0)[0].shape == (2, 3, 40)
     assert model.generate(["low", "high"], 0.05).shape == (2, 800)
     code, _, stderr = run_cli([a for a in args if a != "--envelope"], capsys)
     assert code == 1 and "--bands" in stderr and "only with --envelope" in stderr
+
+
+def test_a_timbre_model_draws_envelope_and_timbre_from_one_training_sound_or_takes_a_files(tone_folder, tmp_path,
+                                                                                          capsys):
+    from gruve.synth.model import timbre
+
+    t = np.arange(16000) / 16000
+    tones = torch.from_numpy(np.stack([np.sin(2 * np.pi * f * t) for f in (300, 3000)]).astype(np.float32))
+    colours = timbre(tones, 16, 16000)
+    assert colours.shape == (2, 16) and (colours <= 0).all() and (colours.amax(1) == 0).all()
+    assert colours[0].argmax() < colours[1].argmax() and colours[0, -1] < -40  # a low tone: nothing up top
+    args = ["synth", "train", str(tone_folder), "--out", str(tmp_path / "run"), "--hidden", "16", "--head", "16",
+            "--seconds", "0.3", "--window", "128", "--envelope", "--timbre", "8", "--epochs", "1"]
+    assert run_cli(args, capsys)[0] == 0
+    model = bundle.load(tmp_path / "run", task="synth")
+    assert model.config.timbre == 8 and model.bank_timbre.shape == (model.config.bank, 8)
+    for seed in range(4):
+        levels, timbres = model.drawn(torch.tensor([0, 1]), 30, seed)
+        for envelope, colour in zip(levels, timbres):  # both from the same kept sound
+            row = next(r for r in range(model.config.bank) if torch.equal(model.bank[r], envelope.flatten()))
+            assert torch.equal(model.bank_timbre[row], colour)
+    low = model.bank_timbre[model.bank_label == model.label_index("low")].argmax(1)
+    high = model.bank_timbre[model.bank_label == model.label_index("high")].argmax(1)
+    assert low.max() < high.min()
+    like = torch.from_numpy(tone(2000.0, 0.3))
+    _, _, frames = model.prepare(["low"], None, like, seed=0)
+    assert torch.allclose(frames, model.envelope_frames(model.envelopes(like[None]), timbre(like[None], 8, 16000)))
+    assert model.generate(["low", "high"], 0.05).shape == (2, 800)
+    code, _, stderr = run_cli([a for a in args if a != "--envelope"], capsys)
+    assert code == 1 and "--timbre" in stderr and "only with --envelope" in stderr
 
 
 def test_a_synthesiser_of_one_sound_trains_where_a_classifier_of_one_class_is_refused(tone_folder, tmp_path,

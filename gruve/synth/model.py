@@ -1,7 +1,8 @@
 """The sample-level synthesiser: one GRU that reads the previous audio sample and writes the next
 (WaveRNN-style), conditioned on a sound's label, on where in the sound it is, and optionally on a loudness
-envelope (10 ms frames: generation draws one from the training sounds of the label, or takes a file's) or on
-a log-mel spectrogram (then it is a small vocoder for the listen capability's features).
+envelope (10 ms frames: generation draws one from the training sounds of the label, or takes a file's), with
+it optionally on the sound's timbre (its long-term spectrum in mel bands, drawn from the same sound), or on a
+log-mel spectrogram (then it is a small vocoder for the listen capability's features).
 
 The GRU's input is a sum of embeddings: the previous sample's levels (or the last few samples', one
 embedding per lag: a direct view of the recent waveform, so resonances need not be carried in the state), the label, the position (a few
@@ -19,13 +20,14 @@ import torch
 from torch import nn
 
 from gruve.errors import GruveError
-from gruve.features import FeatureConfig, LogMel
+from gruve.features import FeatureConfig, LogMel, mel_filters
 from gruve.nn import RecurrentStack
 from gruve.nn.heads import LEVELS, SampleHead
 
 POSITION_SCALES = (0.01, 0.05, 0.2, 0.8)  # seconds: the decays of the position curves
 TAIL_SECONDS = 0.1
 ENVELOPE_SECONDS, ENVELOPE_FLOOR = 0.01, -80.0  # an envelope frame's length; dB below which silence is silence
+TIMBRE_FFT = 1024  # samples per frame of the long-term spectrum
 
 
 @dataclass
@@ -42,6 +44,7 @@ class SynthConfig:
     bands: int = 1  # the envelope's frequency bands (1: the overall loudness)
     bank: int = 0  # how many training sounds' envelopes the model keeps to draw from
     lags: int = 1  # how many previous samples the GRU reads (1: WaveRNN's one)
+    timbre: int = 0  # mel bands of the long-term spectrum an envelope model is also conditioned on (0: none)
 
     @property
     def samples(self) -> int:
@@ -71,6 +74,18 @@ def band_loudness(y: torch.Tensor, hop: int, bands: int, sample_rate: int) -> to
     band = torch.bucketize(torch.fft.rfftfreq(hop, 1 / sample_rate, dtype=torch.float64), edges, right=True)
     power = torch.zeros(*spectrum.shape[:-1], bands).index_add_(-1, band, spectrum)
     return _decibels(power).transpose(-1, -2)
+
+
+def timbre(y: torch.Tensor, bands: int, sample_rate: int) -> torch.Tensor:
+    """A sound's colour: the power of waveforms `y (batch, samples)` over their whole length in each of
+    `bands` mel bands, in dB below the loudest band (floored), `(batch, bands)`. The envelope says how loud a
+    moment is; this says where the sound's power lies, peaks included: a listen classifier hears 20% of
+    generated cymbals as cymbals, and 90% once each is given a real cymbal's long-term spectrum."""
+    power = torch.stft(y, TIMBRE_FFT, TIMBRE_FFT // 4, window=torch.hann_window(TIMBRE_FFT, device=y.device),
+                       pad_mode="constant", return_complex=True).abs().square().mean(-1)  # silence either side
+    filters = torch.from_numpy(mel_filters(FeatureConfig(sr=sample_rate, n_fft=TIMBRE_FFT, n_mels=bands)))
+    level = _decibels(power @ filters.to(y.device).T)
+    return (level - level.amax(-1, keepdim=True)).clamp(min=ENVELOPE_FLOOR)
 
 
 def frame_count(samples: int, hop: int) -> int:
@@ -127,6 +142,9 @@ class WaveGRU(nn.Module):
             # (sounds, bands x frames): for one band the shape that models before bands were saved with
             self.register_buffer("bank", torch.full((config.bank, config.bands * frames), ENVELOPE_FLOOR))
             self.register_buffer("bank_label", torch.zeros(config.bank, dtype=torch.long))
+        if config.timbre:
+            self.timbre = nn.Sequential(nn.Linear(config.timbre, size), nn.Tanh(), nn.Linear(size, size))
+            self.register_buffer("bank_timbre", torch.full((config.bank, config.timbre), ENVELOPE_FLOOR))
         self.rnn = RecurrentStack("gru", size, config.hidden)
 
     @classmethod
@@ -149,24 +167,34 @@ class WaveGRU(nn.Module):
         embed)`; None for a model conditioned on neither."""
         if self.config.mel:
             return self.mel(self.features(y) / 20).transpose(1, 2)  # dB / 20: of order one
-        return self.envelope_frames(self.envelopes(y)) if self.config.envelope else None
+        return self.envelope_frames(self.envelopes(y), self.timbres(y)) if self.config.envelope else None
 
     def envelopes(self, y: torch.Tensor) -> torch.Tensor:
         """The envelopes of waveforms `y (batch, samples)` in dB, `(batch, bands, frames)`."""
         return band_loudness(y, self.hop, self.config.bands, self.config.sample_rate)
 
-    def envelope_frames(self, levels: torch.Tensor) -> torch.Tensor:
-        """The conditioning of envelopes `levels (batch, bands, frames)` in dB, `(batch, frames, embed)`."""
-        return self.envelope(levels / 20 + 2).transpose(1, 2)  # -80..0 dB to -2..2
+    def timbres(self, y: torch.Tensor) -> torch.Tensor | None:
+        """The timbres of waveforms `y (batch, samples)`, `(batch, timbre)`; None for a model without."""
+        return timbre(y, self.config.timbre, self.config.sample_rate) if self.config.timbre else None
+
+    def envelope_frames(self, levels: torch.Tensor, timbres: torch.Tensor | None = None) -> torch.Tensor:
+        """The conditioning of envelopes `levels (batch, bands, frames)` in dB, and of the sounds' `timbres
+        (batch, timbre)` (the same in every frame), `(batch, frames, embed)`."""
+        frames = self.envelope(levels / 20 + 2).transpose(1, 2)  # -80..0 dB to -2..2
+        return frames if timbres is None else frames + self.timbre(timbres / 20 + 2)[:, None]
 
     def keep_envelopes(self, waves: torch.Tensor, labels: torch.Tensor) -> None:
-        """Keep the envelopes of training sounds `waves (count, samples)` of `labels (count,)` to draw from."""
+        """Keep the envelopes (and timbres) of training sounds `waves (count, samples)` of `labels (count,)` to
+        draw from."""
         self.config.bank = len(waves)
         self.bank, self.bank_label = self.envelopes(waves).flatten(1), labels.clone()
+        if self.config.timbre:
+            self.bank_timbre = self.timbres(waves)
 
-    def drawn_envelopes(self, label: torch.Tensor, frames: int, seed: int) -> torch.Tensor:
-        """For each of `label (batch,)`, a kept envelope of that label drawn at random (by `seed`), cut or
-        extended with silence to `frames`, `(batch, bands, frames)`."""
+    def drawn(self, label: torch.Tensor, frames: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """For each of `label (batch,)`, a kept sound of that label drawn at random (by `seed`): its envelope
+        cut or extended with silence to `frames`, `(batch, bands, frames)`, and its timbre `(batch, timbre)`
+        (None for a model without)."""
         rng = np.random.default_rng([seed, 1])  # not the stream the samples are drawn from
         kept = [np.flatnonzero(self.bank_label.numpy() == i) for i in range(len(self.config.labels))]
         missing = sorted({self.config.labels[i] for i in label.tolist() if not len(kept[i])})
@@ -175,7 +203,8 @@ class WaveGRU(nn.Module):
                              "sounds): give --like FILE.")
         rows = [rng.choice(kept[i]) for i in label.tolist()]
         chosen = self.bank[rows].view(len(rows), self.config.bands, -1)[..., :frames]
-        return torch.nn.functional.pad(chosen, (0, frames - chosen.shape[-1]), value=ENVELOPE_FLOOR)
+        levels = torch.nn.functional.pad(chosen, (0, frames - chosen.shape[-1]), value=ENVELOPE_FLOOR)
+        return levels, self.bank_timbre[rows] if self.config.timbre else None
 
     def forward(self, previous: torch.Tensor, label: torch.Tensor, start: torch.Tensor,
                 frames: torch.Tensor | None = None) -> torch.Tensor:
@@ -213,7 +242,7 @@ class WaveGRU(nn.Module):
             like = torch.nn.functional.pad(like[:steps], (0, max(0, steps - like.shape[-1])))
             return label, steps, self.frames_of(like.expand(len(labels), -1))
         if self.config.envelope:
-            return label, steps, self.envelope_frames(self.drawn_envelopes(label, frame_count(steps, self.hop), seed))
+            return label, steps, self.envelope_frames(*self.drawn(label, frame_count(steps, self.hop), seed))
         return label, steps, None
 
     @torch.inference_mode()

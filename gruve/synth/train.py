@@ -37,6 +37,7 @@ class SynthOptions:
     envelope: bool = False  # condition on a loudness envelope
     bands: int = 1  # of the envelope
     lags: int = 1  # previous samples the GRU reads
+    timbre: int = 0  # mel bands of the long-term spectrum, with the envelope
     window: int = 1024  # samples per training window
     onset_share: float = 0.25  # share of windows that start at the onset, where the sound is made
     batch_size: int = 32
@@ -185,7 +186,8 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
         raise DataError(f"{options.data} gives no 'label' for its sounds (a folder per class, or a 'label' column).")
     mel = FeatureConfig(sr=options.sample_rate).to_dict() if options.mel else None
     config = SynthConfig(labels, options.output, options.sample_rate, options.seconds, options.hidden, options.head,
-                         options.embed, mel, options.envelope, options.bands, lags=options.lags)
+                         options.embed, mel, options.envelope, options.bands, lags=options.lags,
+                         timbre=options.timbre)
     model = WaveGRU(config)
     train_items, valid_items = split_by_group([i for i in corpus.items if i.labels.get("label")],
                                               options.valid_share, run.seed)
@@ -196,7 +198,8 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
     if options.envelope:
         model.keep_envelopes(torch.stack([s.wave for s in train_sounds]), torch.tensor([s.label for s in train_sounds]))
     conditioned = (", log-mel conditioned" if mel else f", conditioned on an envelope of {options.bands} band(s)"
-                   if options.envelope else "")
+                   + (f" and a timbre of {options.timbre} mel bands" if options.timbre else "") if options.envelope
+                   else "")
     say(f"training a {options.hidden}-unit GRU ({options.output} output{conditioned}) on "
         f"{len(train_sounds)} sounds ({len(labels)} labels: {', '.join(labels)}), {len(valid_sounds)} held out; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
