@@ -319,6 +319,7 @@ def test_a_synthesiser_of_one_sound_trains_where_a_classifier_of_one_class_is_re
     (["generate", "bach-chorales"], "is a compose model"),
     (["train", "DATA", "--output", "float"], "--output must be one of mulaw, dual"),
     (["train", "DATA", "--onset-share", "1.5"], "--onset-share from 0 to 1"),
+    (["train", "DATA", "--lags", "0"], "--lags must be at least 1"),
     (["train", "/nowhere"], "is not a folder, a CSV manifest"),
 ])
 def test_user_mistakes_get_one_sentence_and_no_traceback(args, phrase, trained, tone_folder, capsys):
