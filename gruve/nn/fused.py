@@ -149,9 +149,9 @@ def sample_scan(previous_gates: np.ndarray, sound_gates: np.ndarray, step_gates:
     """Generate audio sample by sample (WaveRNN-style) for a batch of sounds, all in compiled code.
 
     A sample's GRU input gates are sums of table rows: `previous_gates (lags x parts, 256, 3H)` indexed by
-    the last `lags` samples' levels (lag-major; all `first (batch, lags, parts)` before the first sample), `sound_gates (batch, 3H)` (label and
-    bias), `step_gates (time, 3H)` (position in the sound) and `frame_gates (batch, frames, 3H)` (a
-    spectrogram frame every `hop` samples). Then one GRU step from `h (batch, H)` and, per part, the head
+    the last `lags` samples' levels (lag-major; all `first (batch, lags, parts)` before the first sample),
+    `sound_gates (batch, 3H)` (label and bias), `step_gates (time, 3H)` (position in the sound) and
+    `frame_gates (batch, frames, 3H)` (a spectrogram frame every `hop` samples). Then one GRU step from `h (batch, H)` and, per part, the head
     `head_out[p] @ relu(head_in[p] @ h [+ coarse_now[coarse]])`, drawn at `temperature[t]` (one per
     sample) with `uniform (time, batch, parts)`; levels go to `levels (time, batch, parts)`.
     """
@@ -186,7 +186,8 @@ def sample_scan(previous_gates: np.ndarray, sound_gates: np.ndarray, step_gates:
             _affine(hidden, head_out[p], head_out_bias[p], logits)
             for b in range(batch):
                 levels[t, b, p] = _categorical(logits[b], temperature[t], uniform[t, b, p])
-        previous[:, 1:] = previous[:, :-1].copy()
+        for k in range(lags - 1, 0, -1):  # the oldest first, in place: no copy per sample
+            previous[:, k] = previous[:, k - 1]
         previous[:, 0] = levels[t]
 
 

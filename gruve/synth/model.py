@@ -209,8 +209,8 @@ class WaveGRU(nn.Module):
     def forward(self, previous: torch.Tensor, label: torch.Tensor, start: torch.Tensor,
                 frames: torch.Tensor | None = None) -> torch.Tensor:
         """GRU outputs `(batch, time, hidden)` for windows whose previous samples' levels are `previous
-        (batch, time, lags, parts)` (the one before first), of sounds `label (batch,)`, starting `start (batch,)` samples after the onset;
-        `frames` is `frames_of` the whole sounds for a mel- or envelope-conditioned model."""
+        (batch, time, lags, parts)` (the one before first), of sounds `label (batch,)`, starting `start
+        (batch,)` samples after the onset; `frames` is `frames_of` the whole sounds for a mel- or envelope-conditioned model."""
         t = start[:, None] + torch.arange(previous.shape[1], device=previous.device)
         return self.rnn.rnn(self.inputs(previous, label, t, frames))[0]
 
