@@ -618,6 +618,7 @@ def synth_generate(
     like: Optional[Path] = typer.Option(None, help="For a --mel model: the audio file whose log-mel frames to "
                                                    "resynthesise; for an --envelope model: the file whose "
                                                    "loudness envelope to follow (default: a training sound's)."),
+    raw: bool = typer.Option(False, "--raw", help="Skip the model's output equaliser: the GRU's own sounds."),
     out_dir: Path = typer.Option(Path("runs/sounds"), "--out", help="Where LABEL-N.wav and sounds.png go."),
 ):
     """Generate sounds sample by sample; writes each as a WAV and one PNG of their waveforms and spectrograms."""
@@ -638,7 +639,7 @@ def synth_generate(
     reference = None if like is None else torch.from_numpy(audio.load(like, config.sample_rate))
     started = time.perf_counter()
     waves = synthesiser.generate([label] * n, seconds if seconds is not None or like else 1.0, temperature, seed,
-                                 reference, tail_temperature)
+                                 reference, tail_temperature, raw)
     took = time.perf_counter() - started
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{label}-{i}.wav" for i in range(1, n + 1)]
@@ -650,6 +651,27 @@ def synth_generate(
                      out_dir / "sounds.png")
     out.print(f"wrote {picture}", highlight=False)
     err.print(f"{waves.size:,} samples in {took:.1f} s: {waves.size / took:,.0f} samples/s", highlight=False)
+
+
+@synth.command("equalise")
+def synth_equalise(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    data: str = typer.Option(..., help="The sounds whose mean spectrum per label to match, as for train (the "
+                                       "model's held-out sounds are left out)."),
+    out_file: Path = typer.Option(..., "--out", help="Where to write the equalised model (a .safetensors file "
+                                                     "or a run folder)."),
+    n: int = typer.Option(32, "--n", help="Sounds to generate per label to measure the model's mean spectrum."),
+):
+    """Fit the model's output equaliser per label: the gains that bring the mean spectrum of its sounds to
+    that of --data's. `synth train` does this at its end; this refits a model, for example after other sounds."""
+    from gruve.synth.train import equalise
+
+    if n < 1:
+        raise GruveError("--n must be at least 1.")
+    if out_file.is_dir() or not out_file.suffix:
+        out_file = out_file / "model.safetensors"
+    result = equalise(model, data, out_file, n, say=err.print)
+    out.print(f"wrote {result['model']} (equaliser fitted to {result['sounds']} sounds)", highlight=False)
 
 
 @synth.command("evaluate")
@@ -666,7 +688,9 @@ def synth_evaluate(
     out_dir: Path = typer.Option(Path("runs/synth/evaluation"), "--out", help="Where evaluation.json, "
                                                                               "confusion.png and spectra.png go."),
 ):
-    """Generate --n sounds per label; print how often the classifier hears the intended label, and each label's
+    """Generate --n sounds per label; print how often the classifier hears the intended label (also in the GRU's
+    own output before the model's equaliser, and in shaped noise: white noise given a real sound's envelope and
+    the label's mean spectrum, what the classifier hears without any GRU), and each label's
     log-spectral distance to the real sounds beside white noise's and the real sounds' own, how peaky its
     spectra are beside theirs (spectral detail), and how far its loudness over time (envelope) is from theirs."""
     from gruve.synth.evaluate import evaluate
@@ -675,15 +699,18 @@ def synth_evaluate(
         raise GruveError("--n must be at least 1, and --seconds, --temperature and --tail-temperature above 0.")
     report = evaluate(model, data, classifier, out_dir, n, seconds, temperature, seed, say=err.print,
                       tail_temperature=tail_temperature)
-    table = Table("label", "heard as intended", "LSD generated (dB)", "LSD white noise (dB)", "LSD real vs real (dB)",
+    table = Table("label", "heard as intended", "raw GRU", "shaped noise", "LSD generated (dB)",
+                  "LSD white noise (dB)", "LSD real vs real (dB)",
                   "spectral detail generated / real (dB)", "envelope error (dB)")
     for label, row in report["labels"].items():
-        table.add_row(label, f"{row['accuracy']:.0%}", f"{row['lsd_generated']:.1f}", f"{row['lsd_noise']:.1f}",
+        table.add_row(label, f"{row['accuracy']:.0%}", f"{row['accuracy_raw']:.0%}",
+                      f"{row['accuracy_shaped_noise']:.0%}", f"{row['lsd_generated']:.1f}", f"{row['lsd_noise']:.1f}",
                       f"{row['lsd_real']:.1f}", f"{row['detail_generated']:.1f} / {row['detail_real']:.1f}",
                       f"{row['envelope_error']:.1f}")
     out.print(table)
-    out.print(f"heard as intended: {report['accuracy']:.1%} of {n * len(report['labels'])} sounds; "
-              f"wrote {out_dir / 'evaluation.json'}", highlight=False)
+    out.print(f"heard as intended: {report['accuracy']:.1%} of {n * len(report['labels'])} sounds "
+              f"({report['accuracy_raw']:.1%} before the model's equaliser; shaped noise "
+              f"{report['accuracy_shaped_noise']:.1%}); wrote {out_dir / 'evaluation.json'}", highlight=False)
 
 
 @app.command("models")

@@ -169,6 +169,63 @@ def test_training_learns_and_writes_a_bundle_with_its_curves(trained):
         assert {row["epoch"] for row in csv.DictReader(f)} == {"0", "1"}
 
 
+def test_training_fits_an_equaliser_that_brings_each_labels_mean_spectrum_to_the_real_ones(trained, tone_folder):
+    from gruve.synth.model import long_term_power
+
+    out, _ = trained
+    model = bundle.load(out, task="synth")
+    assert model.config.equaliser and model.meta["equaliser"]["sounds"] == 22  # the 22 training sounds (2 held out)
+    labels = ["high"] * 8 + ["low"] * 8
+    raw = torch.from_numpy(model.generate(labels, seed=5, raw=True))
+    equalised = torch.from_numpy(model.generate(labels, seed=5))
+    assert not torch.equal(raw, equalised) and equalised.abs().max() <= 1
+
+    def level(waves: torch.Tensor) -> torch.Tensor:  # a label's mean long-term spectrum, dB
+        return 10 * torch.log10(long_term_power(waves).mean(0) + 1e-10)
+
+    for i, label in enumerate(("high", "low")):
+        real = torch.stack([torch.from_numpy(sf.read(p, dtype="float32")[0][:8000])
+                            for p in sorted((tone_folder / label).glob("*.wav"))])
+        errors = [float((level(waves[8 * i: 8 * i + 8]) - level(real)).square().mean().sqrt())
+                  for waves in (raw, equalised)]
+        assert errors[1] < 0.7 * errors[0], errors
+
+
+@pytest.mark.parametrize("samples", [1, 160, 16000])
+def test_an_equaliser_of_flat_gains_scales_a_sound_of_any_length(samples):
+    from gruve.synth.model import equalised
+
+    y = torch.from_numpy(np.random.default_rng(0).standard_normal((2, samples), dtype=np.float32))
+    assert torch.allclose(equalised(y, torch.zeros(2, 513)), y, atol=1e-5)
+    assert torch.allclose(equalised(y, torch.full((2, 513), 20 * np.log10(2))), 2 * y, atol=1e-5)
+
+
+def test_equalise_refits_a_models_equaliser_as_training_did(trained, tone_folder, tmp_path, capsys):
+    out, _ = trained
+    code, stdout, _ = run_cli(["synth", "equalise", str(out), "--data", str(tone_folder), "--out", str(tmp_path)],
+                              capsys)
+    assert code == 0 and "fitted to 22 sounds" in stdout
+    refitted, original = bundle.load(tmp_path, task="synth"), bundle.load(out, task="synth")
+    assert torch.equal(refitted.equaliser, original.equaliser)  # the training sounds, the same generated ones
+    assert refitted.meta["metrics"] == original.meta["metrics"]
+    code, _, _ = run_cli(["synth", "equalise", str(out), "--data", str(tone_folder), "--n", "2", "--out",
+                          str(tmp_path / "two.safetensors")], capsys)
+    assert code == 0 and not torch.equal(bundle.load(tmp_path / "two.safetensors").equaliser, original.equaliser)
+
+
+def test_shaped_noise_follows_a_real_sounds_envelope_and_the_labels_mean_spectrum():
+    from gruve.synth.evaluate import shaped_noise
+    from gruve.synth.model import long_term_power
+
+    t = np.arange(8000) / 16000
+    real = np.stack([np.sin(2 * np.pi * 500 * t) * np.exp(-t / 0.05) for _ in range(3)]).astype(np.float32)
+    noise = shaped_noise(real, 4, 16000, np.random.default_rng(0))
+    assert noise.shape == (4, 8000) and np.abs(noise).max() <= 1
+    peak = long_term_power(torch.from_numpy(noise)).mean(0).argmax()
+    assert abs(int(peak) - 32) <= 2  # 500 Hz is bin 32 of 1024 at 16 kHz
+    assert np.abs(noise[:, :800]).mean() > 10 * np.abs(noise[:, -800:]).mean()  # it decays as the tone does
+
+
 def test_resume_continues_from_the_last_checkpoint_of_a_dual_softmax_model(tone_folder, tmp_path, capsys):
     args = ["synth", "train", str(tone_folder), "--out", str(tmp_path), "--hidden", "16", "--head", "16",
             "--seconds", "0.3", "--window", "128", "--output", "dual"]
@@ -321,9 +378,15 @@ def test_a_synthesiser_of_one_sound_trains_where_a_classifier_of_one_class_is_re
     (["train", "DATA", "--onset-share", "1.5"], "--onset-share from 0 to 1"),
     (["train", "DATA", "--lags", "0"], "--lags must be at least 1"),
     (["train", "/nowhere"], "is not a folder, a CSV manifest"),
+    (["equalise", "MODEL", "--data", "DATA", "--n", "0", "--out", "OUT"], "--n must be at least 1"),
+    (["equalise", "MODEL", "--data", "/nowhere", "--out", "OUT"], "is not a folder, a CSV manifest"),
+    (["equalise", "MODEL", "--data", "NOISES", "--out", "OUT"], "no readable sounds of this model's labels"),
 ])
-def test_user_mistakes_get_one_sentence_and_no_traceback(args, phrase, trained, tone_folder, capsys):
-    paths = {"MODEL": trained[0] / "model.safetensors", "DATA": tone_folder, "WAV": tone_folder / "low" / "low0.wav"}
+def test_user_mistakes_get_one_sentence_and_no_traceback(args, phrase, trained, tone_folder, tmp_path, capsys):
+    (tmp_path / "noises" / "noise").mkdir(parents=True)
+    sf.write(tmp_path / "noises" / "noise" / "a.wav", np.zeros(800), 16000)
+    paths = {"MODEL": trained[0] / "model.safetensors", "DATA": tone_folder, "WAV": tone_folder / "low" / "low0.wav",
+             "OUT": tmp_path / "out", "NOISES": tmp_path / "noises"}
     args = [str(paths.get(a, a)) for a in args]
     code, _, stderr = run_cli(["synth", *args], capsys)
     assert code == 1 and phrase in stderr and "Traceback" not in stderr
@@ -351,13 +414,15 @@ def test_evaluate_hears_the_labels_and_measures_spectra_against_noise(trained, t
     code, stdout, _ = run_cli(["synth", "evaluate", str(trained[0]), "--data", str(tone_folder), "--classifier",
                                str(classifier), "--n", "2", "--seconds", "0.25", "--tail-temperature", "0.8",
                                "--out", str(tmp_path / "ev")], capsys)
-    assert code == 0 and "heard as intended" in stdout and "envelope" in stdout
+    assert code == 0 and "heard as intended" in stdout and "before the model's equaliser" in stdout.replace("\n", " ")
     report = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
-    assert set(report["labels"]) == {"high", "low"} and 0 <= report["accuracy"] <= 1
+    assert set(report["labels"]) == {"high", "low"} and report["equalised"]
+    assert all(0 <= report[key] <= 1 for key in ("accuracy", "accuracy_raw", "accuracy_shaped_noise"))
     assert report["tail_temperature"] == 0.8
     for row in report["labels"].values():
         assert row["real_sounds"] == 12 and row["lsd_noise"] > row["lsd_real"] > 0 and row["lsd_generated"] > 0
         assert row["envelope_error"] >= 0 and row["detail_real"] > 1.5 and row["detail_generated"] > 0
+        assert row["accuracy_shaped_noise"] == 1  # tones this far apart: the mean spectrum alone tells them
     assert (tmp_path / "ev" / "confusion.png").is_file() and (tmp_path / "ev" / "spectra.png").is_file()
 
 

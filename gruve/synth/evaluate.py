@@ -1,5 +1,6 @@
-"""Measuring generated sounds: does a listen classifier trained on the real sounds hear the intended label,
-how far is each label's spectrum from the real sounds', against white noise and against the real sounds
+"""Measuring generated sounds: does a listen classifier trained on the real sounds hear the intended label
+(beside what it hears in shaped noise: white noise given a real sound's loudness envelope and the label's mean
+spectrum, no GRU at all), how far is each label's spectrum from the real sounds', against white noise and against the real sounds
 among themselves, how peaky its spectra are beside theirs, and how far is its loudness over time (its
 envelope) from theirs."""
 
@@ -16,7 +17,7 @@ from scipy.ndimage import uniform_filter1d
 from gruve import audio, bundle
 from gruve.data.sources import DataError, resolve
 from gruve.plots import confusion_matrix, spectra
-from gruve.synth.model import loudness
+from gruve.synth.model import ENVELOPE_SECONDS, equalised, long_term_power, loudness
 
 N_FFT, HOP = 1024, 256
 ENVELOPE_FRAMES = 10  # per sound
@@ -46,6 +47,20 @@ def spectral_detail(spectra: np.ndarray) -> float:
     return float((spectra - uniform_filter1d(spectra, DETAIL_BINS, axis=1, mode="nearest")).std(1).mean())
 
 
+def shaped_noise(real: np.ndarray, n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` sounds of white noise, each given the loudness envelope (10 ms frames) of a sound of `real (count,
+    samples)` drawn at random and, all through one filter, their mean long-term spectrum, `(n, samples)`: what
+    a classifier hears in a label's envelopes and average colour alone. On ../shared/datasets/drums three
+    listen classifiers hear 85-92% of it as intended, more than the raw `drums` GRU's 73-78%."""
+    hop = round(ENVELOPE_SECONDS * sample_rate)
+    drawn = torch.from_numpy(real[rng.integers(len(real), size=n)])
+    amplitude = (10 ** (loudness(drawn, hop) / 20)).repeat_interleave(hop, -1)[:, : drawn.shape[1]]
+    noise = torch.from_numpy(rng.standard_normal(drawn.shape, dtype=np.float32)) * amplitude
+    gains = 10 * torch.log10((long_term_power(torch.from_numpy(real)).mean(0) + 1e-10)
+                             / (long_term_power(noise).mean(0) + 1e-10))
+    return equalised(noise, gains.expand(n, -1)).clamp(-1, 1).numpy()
+
+
 def spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over the pairs of rows of `a` and `b` (dB spectra) of the root-mean-square difference, in dB."""
     return float(np.sqrt(((a[:, None] - b[None]) ** 2).mean(-1)).mean())
@@ -68,17 +83,21 @@ def evaluate(model_name: str, data: str, classifier_name: str, out: Path, n: int
     real = _real_sounds(data, labels, model.config.samples, sr)
     say(f"generating {n} sounds of each of {len(labels)} labels ({seconds} s at {sr} Hz)")
     wanted = [label for label in labels for _ in range(n)]
-    generated = model.generate(wanted, seconds, temperature, seed, tail_temperature=tail_temperature)
-    with torch.inference_mode():
-        heard = torch.cat([classifier(torch.from_numpy(generated[i:i + 16])).argmax(1)
-                           for i in range(0, len(generated), 16)])
+    raw = model.generate(wanted, seconds, temperature, seed, tail_temperature=tail_temperature, raw=True)
+    generated = model.equalise(torch.from_numpy(raw), torch.tensor([labels.index(w) for w in wanted])).numpy()
     truth = torch.tensor([classifier.labels.index(label) for label in wanted])
+    shaping = np.random.default_rng([seed, 2])  # not the stream of the white noise below
+    shaped = np.concatenate([shaped_noise(real[label], n, sr, shaping)[:, : generated.shape[1]] for label in labels])
+    shaped = np.pad(shaped, ((0, 0), (0, generated.shape[1] - shaped.shape[1])))  # as long as the generated sounds
+    heard, heard_raw, heard_noise = (_heard(classifier, waves) for waves in (generated, raw, shaped))
     rng = np.random.default_rng(seed)
     report = {"model": model_name, "classifier": classifier_name,
               "classifier_test_accuracy": classifier.meta.get("metrics", {}).get("test_accuracy"),
               "data": data, "sounds_per_label": n, "seconds": seconds, "temperature": temperature,
               "tail_temperature": tail_temperature,
-              "accuracy": round(float((heard == truth).float().mean()), 4), "labels": {}}
+              "equalised": model.config.equaliser, "accuracy": _share(heard, truth),
+              "accuracy_raw": _share(heard_raw, truth), "accuracy_shaped_noise": _share(heard_noise, truth),
+              "labels": {}}
     curves, frequencies = {}, np.fft.rfftfreq(N_FFT, 1 / sr)
     common = min(generated.shape[1], model.config.samples)  # the envelopes are compared over the same seconds
     for i, label in enumerate(labels):
@@ -89,7 +108,8 @@ def evaluate(model_name: str, data: str, classifier_name: str, out: Path, n: int
                           for _ in range(n)])
         pairs = spectral_distance(theirs, theirs) * len(theirs) / max(len(theirs) - 1, 1)  # leave out self-pairs
         report["labels"][label] = {
-            "accuracy": round(float((heard[i * n:(i + 1) * n] == truth[i * n]).float().mean()), 4),
+            **{key: _share(said[i * n:(i + 1) * n], truth[i * n:(i + 1) * n]) for key, said in
+               (("accuracy", heard), ("accuracy_raw", heard_raw), ("accuracy_shaped_noise", heard_noise))},
             "lsd_generated": round(spectral_distance(ours, theirs), 2), "lsd_noise": round(spectral_distance(noise, theirs), 2),
             "lsd_real": round(pairs, 2), "real_sounds": len(theirs),
             "detail_generated": round(spectral_detail(ours), 2), "detail_real": round(spectral_detail(theirs), 2),
@@ -104,6 +124,17 @@ def evaluate(model_name: str, data: str, classifier_name: str, out: Path, n: int
                      f"what the classifier hears in {model_name}'s sounds ({report['accuracy']:.0%})")
     spectra(curves, frequencies, out / "spectra.png", f"{model_name}: mean spectra against {data}")
     return report
+
+
+@torch.inference_mode()
+def _heard(classifier, waves: np.ndarray) -> torch.Tensor:
+    """The label index `classifier` hears in each of `waves (count, samples)`."""
+    return torch.cat([classifier(torch.from_numpy(np.ascontiguousarray(waves[i:i + 16]))).argmax(1)
+                      for i in range(0, len(waves), 16)])
+
+
+def _share(heard: torch.Tensor, truth: torch.Tensor) -> float:
+    return round(float((heard == truth).float().mean()), 4)
 
 
 def _real_sounds(data: str, labels: list[str], samples: int, sr: int) -> dict[str, np.ndarray]:

@@ -28,6 +28,8 @@ POSITION_SCALES = (0.01, 0.05, 0.2, 0.8)  # seconds: the decays of the position 
 TAIL_SECONDS = 0.1
 ENVELOPE_SECONDS, ENVELOPE_FLOOR = 0.01, -80.0  # an envelope frame's length; dB below which silence is silence
 TIMBRE_FFT = 1024  # samples per frame of the long-term spectrum
+EQUALISER_SMOOTHING, EQUALISER_LIMIT = 9, 24.0  # bins the gains are averaged over; their largest size in dB
+EQUALISER_SEED = 1  # not generate's or evaluate's default 0: an evaluation does not score the sounds it was fitted on
 
 
 @dataclass
@@ -45,6 +47,7 @@ class SynthConfig:
     bank: int = 0  # how many training sounds' envelopes the model keeps to draw from
     lags: int = 1  # how many previous samples the GRU reads (1: WaveRNN's one)
     timbre: int = 0  # mel bands of the long-term spectrum an envelope model is also conditioned on (0: none)
+    equaliser: bool = False  # whether the model has an output equaliser per label (see `fit_equaliser`)
 
     @property
     def samples(self) -> int:
@@ -81,11 +84,26 @@ def timbre(y: torch.Tensor, bands: int, sample_rate: int) -> torch.Tensor:
     `bands` mel bands, in dB below the loudest band (floored), `(batch, bands)`. The envelope says how loud a
     moment is; this says where the sound's power lies, peaks included: a listen classifier hears 20% of
     generated cymbals as cymbals, and 90% once each is given a real cymbal's long-term spectrum."""
-    power = torch.stft(y, TIMBRE_FFT, TIMBRE_FFT // 4, window=torch.hann_window(TIMBRE_FFT, device=y.device),
-                       pad_mode="constant", return_complex=True).abs().square().mean(-1)  # silence either side
+    power = long_term_power(y)
     filters = torch.from_numpy(mel_filters(FeatureConfig(sr=sample_rate, n_fft=TIMBRE_FFT, n_mels=bands)))
     level = _decibels(power @ filters.to(y.device).T)
     return (level - level.amax(-1, keepdim=True)).clamp(min=ENVELOPE_FLOOR)
+
+
+def long_term_power(y: torch.Tensor) -> torch.Tensor:
+    """The power of waveforms `y (batch, samples)` in each STFT bin (TIMBRE_FFT), averaged over their frames
+    (silence either side), `(batch, TIMBRE_FFT // 2 + 1)`."""
+    return torch.stft(y, TIMBRE_FFT, TIMBRE_FFT // 4, window=torch.hann_window(TIMBRE_FFT, device=y.device),
+                      pad_mode="constant", return_complex=True).abs().square().mean(-1)
+
+
+def equalised(y: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+    """Waveforms `y (batch, samples)` through zero-phase filters of `gains (batch, TIMBRE_FFT // 2 + 1)` dB,
+    one per waveform, applied to every STFT frame."""
+    window = torch.hann_window(TIMBRE_FFT, device=y.device)
+    spectrum = torch.stft(y, TIMBRE_FFT, TIMBRE_FFT // 4, window=window, pad_mode="constant", return_complex=True)
+    spectrum = spectrum * (10 ** (gains / 20))[..., None]
+    return torch.istft(spectrum, TIMBRE_FFT, TIMBRE_FFT // 4, window=window, length=y.shape[-1])
 
 
 def frame_count(samples: int, hop: int) -> int:
@@ -145,6 +163,8 @@ class WaveGRU(nn.Module):
         if config.timbre:
             self.timbre = nn.Sequential(nn.Linear(config.timbre, size), nn.Tanh(), nn.Linear(size, size))
             self.register_buffer("bank_timbre", torch.full((config.bank, config.timbre), ENVELOPE_FLOOR))
+        if config.equaliser:
+            self.register_buffer("equaliser", torch.zeros(len(config.labels), TIMBRE_FFT // 2 + 1))
         self.rnn = RecurrentStack("gru", size, config.hidden)
 
     @classmethod
@@ -206,6 +226,29 @@ class WaveGRU(nn.Module):
         levels = torch.nn.functional.pad(chosen, (0, frames - chosen.shape[-1]), value=ENVELOPE_FLOOR)
         return levels, self.bank_timbre[rows] if self.config.timbre else None
 
+    def fit_equaliser(self, waves: torch.Tensor, labels: torch.Tensor, per_label: int = 32,
+                      seed: int = EQUALISER_SEED) -> None:
+        """Fit an output equaliser per label: the gains (dB, smoothed over EQUALISER_SMOOTHING bins, at most
+        EQUALISER_LIMIT either way) that bring the mean long-term spectrum of `per_label` sounds the model
+        generates to that of training sounds `waves (count, samples)` of `labels (count,)`. The GRU's sounds
+        keep their own spectral shape per sound; the equaliser corrects the label's average colour, which the
+        model gets wrong by several dB in places (at 16 kHz, `drums` cymbals lack 4-8 kHz)."""
+        from scipy.ndimage import uniform_filter1d
+
+        if self.config.mel is not None:
+            raise GruveError("a vocoder follows the log-mel frames it is given; it has no equaliser to fit.")
+        names = self.config.labels
+        made = torch.from_numpy(self.generate([name for name in names for _ in range(per_label)],
+                                              self.config.seconds, seed=seed, raw=True))
+        made = long_term_power(made).view(len(names), per_label, -1).mean(1)
+        real, gains = long_term_power(waves), np.zeros((len(names), TIMBRE_FFT // 2 + 1), np.float32)
+        for i in range(len(names)):
+            if (labels == i).any():  # a label without training sounds keeps gains of 0 dB
+                ratio = 10 * torch.log10((real[labels == i].mean(0) + 1e-10) / (made[i] + 1e-10))
+                gains[i] = uniform_filter1d(ratio.numpy(), EQUALISER_SMOOTHING, mode="nearest")
+        self.config.equaliser = True
+        self.register_buffer("equaliser", torch.from_numpy(gains.clip(-EQUALISER_LIMIT, EQUALISER_LIMIT)))
+
     def forward(self, previous: torch.Tensor, label: torch.Tensor, start: torch.Tensor,
                 frames: torch.Tensor | None = None) -> torch.Tensor:
         """GRU outputs `(batch, time, hidden)` for windows whose previous samples' levels are `previous
@@ -247,9 +290,11 @@ class WaveGRU(nn.Module):
 
     @torch.inference_mode()
     def generate(self, labels: list[str], seconds: float | None = 1.0, temperature: float = 1.0, seed: int = 0,
-                 like: torch.Tensor | None = None, tail_temperature: float | None = None) -> np.ndarray:
-        """One sound per entry of `labels`, all at once through the fused kernel, `(n, samples)` float32.
-        A mel-conditioned model resynthesises `like (samples,)` (of `seconds`, default its length)."""
+                 like: torch.Tensor | None = None, tail_temperature: float | None = None,
+                 raw: bool = False) -> np.ndarray:
+        """One sound per entry of `labels`, all at once through the fused kernel, `(n, samples)` float32, each
+        through its label's equaliser unless `raw` (or the model has none). A mel-conditioned model
+        resynthesises `like (samples,)` (of `seconds`, default its length)."""
         for name, value in (("--temperature", temperature), ("--tail-temperature", tail_temperature)):
             if value is not None and value <= 0:
                 raise GruveError(f"{name} must be above 0 (got {value}).")
@@ -257,7 +302,13 @@ class WaveGRU(nn.Module):
         label, steps, frames = self.prepare(labels, seconds, like, seed)
         uniform = np.random.default_rng(seed).random((steps, len(labels), self.head.parts), dtype=np.float32)
         curve = temperature_curve(steps, self.config.sample_rate, temperature, tail_temperature)
-        return self.head.decode(torch.from_numpy(self.levels(label, steps, frames, curve, uniform))).T.numpy()
+        waves = self.head.decode(torch.from_numpy(self.levels(label, steps, frames, curve, uniform))).T
+        return (waves if raw else self.equalise(waves, label)).numpy()
+
+    def equalise(self, waves: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """Waveforms `waves (batch, samples)` of `label (batch,)` through their label's equaliser (as they are
+        for a model without one), kept within [-1, 1]."""
+        return equalised(waves, self.equaliser[label]).clamp(-1, 1) if self.config.equaliser else waves
 
     def levels(self, label: torch.Tensor, steps: int, frames: torch.Tensor | None, temperature: np.ndarray,
                uniform: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import lightning as L
@@ -215,11 +216,36 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
     trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
     seconds = time.time() - started
     load_best(trainer, task)
+    if not mel:
+        say("fitting the output equaliser to the training sounds")
+        model.fit_equaliser(torch.stack([s.wave for s in train_sounds]), torch.tensor([s.label for s in train_sounds]))
     metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1),
                "valid_nll_per_sample": round(held_out_nll(model, valid_sounds), 4), "valid_sounds": len(valid_sounds)}
     meta = {"task": "synth", "config": asdict(config), "metrics": metrics,
+            **({} if mel else {"equaliser": {"data": options.data, "sounds": len(train_sounds),
+                                             "generated_per_label": 32}}),
             "training": {**provenance(options.data, options, run.seed), "corpus": corpus.name,
                          "valid_files": sorted(i.path.name for i in valid_items)}}
     path = bundle.save(run.out / "model.safetensors", model, meta)
     training_curves(run.out / "metrics.csv", run.out / "curves.png")
     return {"model": str(path), **metrics}
+
+
+def equalise(model_name: str, data: str, out: Path, per_label: int = 32, say: Callable[[str], None] = print) -> dict:
+    """Fit (or refit) `model_name`'s output equaliser to `data`'s sounds, leaving out those the model was
+    validated on, and write the model to `out`: what `train` does at its end, for a model trained before it
+    did, or to colour a model after other sounds."""
+    model = bundle.load(model_name, task="synth")
+    corpus = resolve(data)
+    held_out = set(model.meta.get("training", {}).get("valid_files", []))
+    labels = model.config.labels
+    items = [i for i in corpus.items if i.labels.get("label") in labels and i.path.name not in held_out]
+    sounds = load_sounds(items, model, say)
+    if not sounds:
+        raise DataError(f"{data} has no readable sounds of this model's labels ({', '.join(labels)}) outside "
+                        "its held-out ones.")
+    say(f"fitting the output equaliser to {len(sounds)} sounds of {data} ({per_label} generated per label)")
+    model.fit_equaliser(torch.stack([s.wave for s in sounds]), torch.tensor([s.label for s in sounds]), per_label)
+    meta = {**model.meta, "config": asdict(model.config),
+            "equaliser": {"data": data, "sounds": len(sounds), "generated_per_label": per_label}}
+    return {"model": str(bundle.save(out, model, meta)), "sounds": len(sounds)}
