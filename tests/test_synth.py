@@ -435,6 +435,7 @@ def test_shipped_drums_model_makes_every_class_and_scores_its_recorded_nll(datas
     model = bundle.load("drums", task="synth")
     assert model.config.labels == ["clap", "cymbal", "hihat", "kick", "snare", "tom"]
     assert model.config.hidden >= 256
+    assert model.config.equaliser and model.meta["equaliser"]["sounds"] == 504  # its training sounds
     waves = model.generate(model.config.labels, 0.1, seed=0)
     assert waves.shape == (6, 1600) and np.abs(waves).max() <= 1 and np.all(np.isfinite(waves))
     held_out = set(model.meta["training"]["valid_files"])
