@@ -263,6 +263,10 @@ def test_a_mel_model_resynthesises_a_file_at_its_length(tone_folder, tmp_path, c
     assert code == 0 and len(sf.read(tmp_path / "out" / "high-1.wav")[0]) == len(sf.read(like)[0])
     code, _, stderr = run_cli(["synth", "generate", str(tmp_path / "run")], capsys)
     assert code == 1 and "--like FILE" in stderr
+    assert not bundle.load(tmp_path / "run", task="synth").config.equaliser  # it follows the frames it is given
+    code, _, stderr = run_cli(["synth", "equalise", str(tmp_path / "run"), "--data", str(tone_folder), "--out",
+                               str(tmp_path / "eq")], capsys)
+    assert code == 1 and "a vocoder follows the log-mel frames" in stderr and "Traceback" not in stderr
 
 
 def test_an_envelope_model_draws_its_training_sounds_envelopes_or_follows_a_files(tone_folder, tmp_path, capsys):

@@ -1,8 +1,8 @@
 """Measuring generated sounds: does a listen classifier trained on the real sounds hear the intended label
-(beside what it hears in shaped noise: white noise given a real sound's loudness envelope and the label's mean
-spectrum, no GRU at all), how far is each label's spectrum from the real sounds', against white noise and against the real sounds
-among themselves, how peaky its spectra are beside theirs, and how far is its loudness over time (its
-envelope) from theirs."""
+(beside what it hears in the raw GRU's sounds, before the model's equaliser, and in shaped noise: white noise
+given a real sound's loudness envelope and the label's mean spectrum, no GRU at all), how far is each label's
+spectrum from the real sounds', against white noise and against the real sounds among themselves, how peaky
+its spectra are beside theirs, and how far is its loudness over time (its envelope) from theirs."""
 
 from __future__ import annotations
 

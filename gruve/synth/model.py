@@ -29,6 +29,7 @@ TAIL_SECONDS = 0.1
 ENVELOPE_SECONDS, ENVELOPE_FLOOR = 0.01, -80.0  # an envelope frame's length; dB below which silence is silence
 TIMBRE_FFT = 1024  # samples per frame of the long-term spectrum
 EQUALISER_SMOOTHING, EQUALISER_LIMIT = 9, 24.0  # bins the gains are averaged over; their largest size in dB
+EQUALISER_SOUNDS = 32  # generated per label to measure the model's mean spectrum
 EQUALISER_SEED = 1  # not generate's or evaluate's default 0: an evaluation does not score the sounds it was fitted on
 
 
@@ -226,7 +227,7 @@ class WaveGRU(nn.Module):
         levels = torch.nn.functional.pad(chosen, (0, frames - chosen.shape[-1]), value=ENVELOPE_FLOOR)
         return levels, self.bank_timbre[rows] if self.config.timbre else None
 
-    def fit_equaliser(self, waves: torch.Tensor, labels: torch.Tensor, per_label: int = 32,
+    def fit_equaliser(self, waves: torch.Tensor, labels: torch.Tensor, per_label: int = EQUALISER_SOUNDS,
                       seed: int = EQUALISER_SEED) -> None:
         """Fit an output equaliser per label: the gains (dB, smoothed over EQUALISER_SMOOTHING bins, at most
         EQUALISER_LIMIT either way) that bring the mean long-term spectrum of `per_label` sounds the model

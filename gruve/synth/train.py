@@ -19,7 +19,7 @@ from gruve import audio, bundle
 from gruve.data.sources import DataError, Item, resolve
 from gruve.features import FeatureConfig
 from gruve.plots import training_curves
-from gruve.synth.model import SynthConfig, WaveGRU
+from gruve.synth.model import EQUALISER_SOUNDS, SynthConfig, WaveGRU
 from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
 
 
@@ -223,7 +223,7 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
                "valid_nll_per_sample": round(held_out_nll(model, valid_sounds), 4), "valid_sounds": len(valid_sounds)}
     meta = {"task": "synth", "config": asdict(config), "metrics": metrics,
             **({} if mel else {"equaliser": {"data": options.data, "sounds": len(train_sounds),
-                                             "generated_per_label": 32}}),
+                                             "generated_per_label": EQUALISER_SOUNDS}}),
             "training": {**provenance(options.data, options, run.seed), "corpus": corpus.name,
                          "valid_files": sorted(i.path.name for i in valid_items)}}
     path = bundle.save(run.out / "model.safetensors", model, meta)
@@ -231,7 +231,8 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
     return {"model": str(path), **metrics}
 
 
-def equalise(model_name: str, data: str, out: Path, per_label: int = 32, say: Callable[[str], None] = print) -> dict:
+def equalise(model_name: str, data: str, out: Path, per_label: int = EQUALISER_SOUNDS,
+             say: Callable[[str], None] = print) -> dict:
     """Fit (or refit) `model_name`'s output equaliser to `data`'s sounds, leaving out those the model was
     validated on, and write the model to `out`: what `train` does at its end, for a model trained before it
     did, or to colour a model after other sounds."""
