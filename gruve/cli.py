@@ -699,13 +699,15 @@ def synth_evaluate(
         raise GruveError("--n must be at least 1, and --seconds, --temperature and --tail-temperature above 0.")
     report = evaluate(model, data, classifier, out_dir, n, seconds, temperature, seed, say=err.print,
                       tail_temperature=tail_temperature)
-    table = Table("label", "heard as intended", "raw GRU", "shaped noise", "LSD generated (dB)",
-                  "LSD white noise (dB)", "LSD real vs real (dB)",
-                  "spectral detail generated / real (dB)", "envelope error (dB)")
+    table = Table("label", "heard", "raw", "shaped noise", "LSD", "LSD noise", "LSD real", "detail/real",
+                  "envelope",
+                  caption="heard: share heard as intended (raw: before the model's equaliser; shaped noise: "
+                          "no GRU). LSD: log-spectral distance to the real sounds, dB, of the generated sounds, "
+                          "white noise and the real ones. detail: spectral detail, dB. envelope: envelope error, dB.")
     for label, row in report["labels"].items():
         table.add_row(label, f"{row['accuracy']:.0%}", f"{row['accuracy_raw']:.0%}",
                       f"{row['accuracy_shaped_noise']:.0%}", f"{row['lsd_generated']:.1f}", f"{row['lsd_noise']:.1f}",
-                      f"{row['lsd_real']:.1f}", f"{row['detail_generated']:.1f} / {row['detail_real']:.1f}",
+                      f"{row['lsd_real']:.1f}", f"{row['detail_generated']:.1f}/{row['detail_real']:.1f}",
                       f"{row['envelope_error']:.1f}")
     out.print(table)
     out.print(f"heard as intended: {report['accuracy']:.1%} of {n * len(report['labels'])} sounds "
