@@ -739,6 +739,7 @@ def models():
             bands = config.get("bands", 1)
             envelope = f" by a {bands}-band envelope" if bands > 1 else " by envelope"
             by = envelope if config.get("envelope") else " by log-mel" if config.get("mel") else ""
+            by += ", equalised" if config.get("equaliser") else ""
             what = (f"{config['hidden']}-unit GRU, {config['output']} at {config['sample_rate']} Hz{by}: "
                     f"{', '.join(config['labels'])}")
             score = (f"NLL {metrics['valid_nll_per_sample']:.3f} per sample (held-out kits)"
