@@ -51,7 +51,7 @@ def shaped_noise(real: np.ndarray, n: int, sample_rate: int, rng: np.random.Gene
     """`n` sounds of white noise, each given the loudness envelope (10 ms frames) of a sound of `real (count,
     samples)` drawn at random and, all through one filter, their mean long-term spectrum, `(n, samples)`: what
     a classifier hears in a label's envelopes and average colour alone. On ../shared/datasets/drums three
-    listen classifiers hear 85-92% of it as intended, more than the raw `drums` GRU's 73-78%."""
+    listen classifiers hear 85-93% of it as intended, more than the raw `drums` GRU's 73-78%."""
     hop = round(ENVELOPE_SECONDS * sample_rate)
     drawn = torch.from_numpy(real[rng.integers(len(real), size=n)])
     amplitude = (10 ** (loudness(drawn, hop) / 20)).repeat_interleave(hop, -1)[:, : drawn.shape[1]]
