@@ -295,6 +295,9 @@ def compose_train(
     carry_state: bool = typer.Option(False, help="Play each piece from its start in consecutive windows and carry "
                                                  "the GRU state from one to the next (truncated backpropagation "
                                                  "through time), instead of random windows from a zero state."),
+    lookback: bool = typer.Option(False, help="Feed the model, with each token, the token that followed the same "
+                                              "point of the bar before (REMI only), so that bars can come back "
+                                              "note for note, as drummers' do (Magenta's Lookback RNN)."),
     batch_size: int = typer.Option(32, help="Windows per batch."),
     lr: float = typer.Option(2e-3, help="AdamW learning rate; halved after 2 epochs without progress."),
     transpose: int = typer.Option(5, help="Augment: transpose pitched pieces by up to this many semitones."),
@@ -312,14 +315,16 @@ def compose_train(
     """Train a GRU language model on a corpus of scores (MidiTok tokens); prints the held-out NLL per token and
     perplexity on the valid and test pieces."""
     from gruve.compose.lm_train import LMOptions, train
-    from gruve.compose.tokens import build
+    from gruve.compose.tokens import Lookback, build
 
-    build(tokenizer)  # an unknown tokenizer is refused before any data is read
+    built = build(tokenizer)  # an unknown tokenizer, or one without bars for --lookback, is refused before any data is read
+    if lookback:
+        Lookback(built)
     if window < 2 or batch_size < 1:
         raise GruveError(f"--window must be at least 2 and --batch-size at least 1 (got {window} and {batch_size}).")
     labels = tuple(label.strip() for label in condition.split(",")) if condition else ()
-    options = LMOptions(corpus, tokenizer, hidden, layers, dropout, labels, window, carry_state, batch_size, lr,
-                        transpose=transpose, tempo=tempo, cache_dir=cache_dir)
+    options = LMOptions(corpus, tokenizer, hidden, layers, dropout, labels, window, carry_state, lookback, batch_size,
+                        lr, transpose=transpose, tempo=tempo, cache_dir=cache_dir)
     run = _run_options(out_dir, epochs, patience, seed, accelerator, devices, strategy, precision, resume)
     _print_summary(train(options, run, say=err.print))
 

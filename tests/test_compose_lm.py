@@ -179,7 +179,7 @@ def test_a_model_conditioned_on_its_transposition_learns_each_windows_shift_and_
     windows = Windows(data, 10_000, tokens.Augmenter(tokenizer, transpose=3), seed=0)
     shifts = set()
     for _ in range(12):
-        ids, rows = windows[0]
+        (ids,), rows = windows[0]
         assert rows[0] == 1 and {a - b for a, b in zip(pitches(ids), pitches(data.ids[0]))} == {rows[1] - 5}
         shifts.add(rows[1] - 5)
     assert len(shifts) > 2
@@ -196,15 +196,16 @@ def test_a_model_conditioned_on_its_transposition_learns_each_windows_shift_and_
     assert code == 1 and "needs pieces transposed in training" in err
 
 
-def small_model(conditions=None) -> MusicLM:
+def small_model(conditions=None, lookback: bool = False) -> MusicLM:
     torch.manual_seed(0)
     tokenizer = tokens.build("REMI")
     config = LMConfig("REMI", tokens.to_json(tokenizer), len(tokenizer), hidden=24, layers=2, dropout=0.0,
-                      conditions=conditions or {})
+                      conditions=conditions or {}, lookback=lookback)
     model = MusicLM(config).eval()
-    if model.conditions is not None:
-        with torch.no_grad():
-            model.conditions.weight.normal_()  # as training leaves them: label values that differ
+    with torch.no_grad():
+        for table in (model.conditions, model.lookback):  # as training leaves them: values that differ
+            if table is not None:
+                table.weight.normal_()
     return model
 
 
@@ -315,7 +316,7 @@ def test_streams_play_every_piece_whole_and_in_order_in_as_many_batches_every_ep
         heard = []
         for row in range(3):
             playing = None
-            for ids, lengths, condition, fresh in batches:
+            for ids, lengths, condition, _, fresh in batches:
                 if lengths[row] == 0:
                     continue
                 chunk = ids[row, :lengths[row]].numpy()
@@ -347,7 +348,7 @@ def test_training_on_streams_carries_the_state_from_window_to_window():
 
     batches = list(_streams(data, window=50, rows=2))
     assert total(batches) / whole["tokens"] == pytest.approx(whole["nll_per_token"], abs=1e-4)
-    forgetting = [(ids, lengths, condition, torch.ones_like(fresh)) for ids, lengths, condition, fresh in batches]
+    forgetting = [(*batch[:4], torch.ones_like(batch[4])) for batch in batches]
     assert abs(total(forgetting) / whole["tokens"] - whole["nll_per_token"]) > 1e-3
 
 
@@ -363,6 +364,112 @@ def test_the_exported_step_gives_torch_logits(tmp_path):
     with torch.inference_mode():
         expected, _ = model.step(torch.tensor([9]), torch.zeros(2, 1, 24), torch.tensor([[1, 2]]))
     np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4)
+
+
+def drum_bars(*bars: list[tuple[int, int]]) -> symusic.Score:
+    """Drum bars in 4/4, each a list of (sixteenth of the bar, drum)."""
+    score = symusic.Score(480)
+    track = symusic.Track(program=0, is_drum=True)
+    for b, hits in enumerate(bars):
+        track.notes.extend(symusic.Note(b * 1920 + step * 120, 60, drum, 90) for step, drum in hits)
+    track.notes.sort()
+    score.tracks.append(track)
+    return score
+
+
+BEAT = [(0, 36), (0, 42), (4, 38), (4, 42), (8, 36), (8, 42), (12, 38), (12, 42)]
+
+
+def test_the_lookback_is_the_next_token_wherever_a_bar_repeats_the_one_before():
+    tokenizer = tokens.build("REMI")
+    vocab = tokenizer.vocab
+    bar, pad, kick_at_10 = vocab["Bar_None"], vocab["PAD_None"], vocab["Position_20"]  # 8 positions a beat
+    ids = tokens.encode(tokenizer, drum_bars(BEAT, BEAT, BEAT, BEAT[:6] + [(10, 36)] + BEAT[6:]))
+    lookback = tokens.Lookback(tokenizer).ids(ids)
+    first, second, third, fourth = np.flatnonzero(ids == bar)
+    assert (lookback[:second] == pad).all()  # no bar before the first
+    np.testing.assert_array_equal(lookback[third:fourth], ids[third + 1:fourth + 1])  # a repeat: always the next token
+    # The fourth bar adds a kick where the third had nothing: in step up to it (where the bar before went on to
+    # its next position), no lookback from there to the next position, then in step again, up to its last
+    # token, after which the bar before had ended (a Bar came next).
+    added = fourth + int(np.flatnonzero(ids[fourth:] == kick_at_10)[0])
+    back = added + 1 + int(np.flatnonzero(np.isin(ids[added + 1:], list(tokens.Lookback(tokenizer).positions)))[0])
+    np.testing.assert_array_equal(lookback[fourth:added - 1], ids[fourth + 1:added])
+    assert lookback[added - 1] == ids[back] == vocab["Position_24"]
+    assert (lookback[added:back] == pad).all()
+    np.testing.assert_array_equal(lookback[back:-1], ids[back + 1:])
+    assert lookback[-1] == bar
+    with pytest.raises(GruveError, match="needs a tokenizer with Bar and Position tokens.*TSD has none"):
+        tokens.Lookback(tokens.build("TSD"))
+
+
+def test_a_lookback_window_is_cut_and_augmented_with_its_ids():
+    from gruve.compose.lm_train import Windows, encode
+
+    tokenizer = tokens.build("REMI")
+    config = LMConfig("REMI", {}, len(tokenizer), lookback=True)
+    data = encode([corpora.Piece("tune", melody(np.random.default_rng(3), bars=6), "train", {})], tokenizer, config)
+    np.testing.assert_array_equal(data.lookback[0], tokens.Lookback(tokenizer).ids(data.ids[0]))
+    whole = Windows(data, 10_000, tokens.Augmenter(tokenizer, transpose=3, tempo=2), seed=0)
+    for _ in range(6):  # transposed and moved in tempo alike: the lookbacks of the augmented ids
+        (ids, lookback), _ = whole[0]
+        assert not np.array_equal(ids.numpy(), data.ids[0]) or _ == 0
+        np.testing.assert_array_equal(lookback.numpy(), tokens.Lookback(tokenizer).ids(ids.numpy()))
+    (ids, lookback), _ = Windows(data, 40, tokens.Augmenter(tokenizer), seed=0)[0]
+    start = next(s for s in range(len(data.ids[0])) if np.array_equal(data.ids[0][s:s + 41], ids.numpy()))
+    np.testing.assert_array_equal(lookback.numpy(), data.lookback[0][start:start + 41])  # the piece's, not the window's
+
+
+def test_a_lookback_model_samples_with_the_lookbacks_it_was_trained_on():
+    model = small_model(lookback=True)
+    tokenizer = model.tokenizer
+    bos, pad = model.special("BOS"), model.special("PAD")
+    primer = tokens.encode(tokenizer, drum_bars(BEAT, BEAT))
+    pieces, _ = model.generate(Controls(n=2, bars=None, tokens=len(primer) + 60, top_k=1, primer=primer, may_end=True))
+    for piece in pieces:  # greedy: each token the torch model's likeliest, given the tracker's lookbacks
+        ids = np.concatenate([[bos], piece])
+        lookback = tokens.Lookback(tokenizer).ids(ids)
+        assert (lookback[len(primer):] != pad).any()
+        with torch.inference_mode():
+            logits, _ = model(torch.from_numpy(ids)[None], lookback=torch.from_numpy(lookback)[None])
+            blind, _ = model(torch.from_numpy(ids)[None], lookback=torch.full((1, len(ids)), pad))
+        np.testing.assert_array_equal(logits[0, len(primer):-1].argmax(-1).numpy(), ids[len(primer) + 1:])
+        assert not torch.allclose(logits, blind, atol=1e-3)  # the lookback is heard
+
+
+@pytest.mark.parametrize("conditions", [None, TWO_LABELS])
+def test_the_exported_step_of_a_lookback_model_takes_the_lookback(tmp_path, conditions):
+    from gruve.export import export
+
+    model = small_model(conditions, lookback=True)
+    [(path, difference)] = export(model, tmp_path / "lm.onnx")
+    assert difference < 1e-4
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rows = {"condition": np.array([[1, 2]])} if conditions else {}
+    logits, _ = session.run(None, {"token": np.array([9]), "hidden": np.zeros((2, 1, 24), np.float32), **rows,
+                                   "lookback": np.array([40])})
+    with torch.inference_mode():
+        expected, _ = model.step(torch.tensor([9]), torch.zeros(2, 1, 24),
+                                 torch.tensor([[1, 2]]) if conditions else None, torch.tensor([40]))
+    np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4)
+    import onnx
+
+    usage = {p.key: p.value for p in onnx.load(path).metadata_props}["usage"]
+    assert "lookback (batch,)" in usage and ("condition (batch, labels)" in usage) == bool(conditions)
+
+
+def test_train_and_generate_a_lookback_model_as_a_user_does(score_folder, tmp_path, capsys):
+    args = ["compose", "train", str(score_folder), "--hidden", "32", "--epochs", "2", "--window", "64", "--lookback"]
+    code, _, err = run_cli([*args, "--tokenizer", "TSD", "--out", str(tmp_path / "tsd")], capsys)
+    assert code == 1 and "needs a tokenizer with Bar and Position tokens" in err and "Traceback" not in err
+    assert not (tmp_path / "tsd").exists()
+    assert run_cli([*args, "--out", str(tmp_path / "run")], capsys)[0] == 0
+    model = bundle.load(tmp_path / "run", task="compose")
+    assert model.config.lookback and model.lookback.weight.any()  # trained away from zero
+    assert 0 < model.meta["metrics"]["test_nll_per_token"] < np.log(model.config.vocab_size)
+    code, _, err = run_cli(["compose", "generate", str(tmp_path / "run"), "--n", "2", "--bars", "3",
+                            "--out", str(tmp_path / "gen")], capsys)
+    assert code == 0 and (tmp_path / "gen" / "sample-2.mid").is_file()
 
 
 def test_train_and_generate_as_a_user_does(trained, tmp_path, capsys):

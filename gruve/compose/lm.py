@@ -1,7 +1,8 @@
 """The music language model: MidiTok tokens in, a stacked GRU, the next token's distribution out through
 the input embedding (tied weights), optionally conditioned on labels the corpus gives (a groove's style
 and whether it is a beat or a fill, say): each label value has a learned embedding, and those of a piece
-are added to every input.
+are added to every input. With `lookback`, the token that followed the same point of the previous bar
+(`tokens.Lookback`) has its own embedding, added to every input too, so a bar can come back note for note.
 
 Sampling steps with a carried state through the fused GRU kernel: the first layer's input gates for
 every token are one table lookup, so nothing re-reads the prefix and a step costs microseconds.
@@ -9,6 +10,7 @@ every token are one table lookup, so nothing re-reads the prefix and a step cost
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -38,6 +40,7 @@ class LMConfig:
     dropout: float = 0.3
     conditions: dict[str, list[str]] = field(default_factory=dict)  # each label conditioned on: its values
     drums: bool = False
+    lookback: bool = False  # each input also carries what the bar before played at that point
 
     @classmethod
     def from_dict(cls, config: dict) -> LMConfig:
@@ -111,6 +114,9 @@ class MusicLM(nn.Module):
             # Zero at the start: the model begins as the unconditioned one and each value learns what it adds.
             # At nn.Embedding's N(0, 1), three labels summed outweigh the token's own embedding threefold.
             nn.init.zeros_(self.conditions.weight)
+        self.lookback = nn.Embedding(config.vocab_size, size) if config.lookback else None
+        if self.lookback is not None:  # zero at the start, as the conditions: it learns what the bar before adds
+            nn.init.zeros_(self.lookback.weight)
         self.rnn = RecurrentStack("gru", size, size, config.layers, dropout=config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.out_bias = nn.Parameter(torch.zeros(config.vocab_size))
@@ -129,24 +135,30 @@ class MusicLM(nn.Module):
     def special(self, name: str) -> int:
         return self.tokenizer.vocab[f"{name}_None"]
 
-    def _inputs(self, ids: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    def _inputs(self, ids: torch.Tensor, condition: torch.Tensor | None, lookback: torch.Tensor | None) -> torch.Tensor:
         """Token embeddings plus, with `condition (batch, labels)` (rows of the condition embedding), the
-        sum of each sequence's label embeddings."""
+        sum of each sequence's label embeddings, and for a lookback model the embeddings of `lookback` (the
+        same shape as `ids`; a lookback model needs it)."""
         x = self.embedding(ids)
         if self.conditions is not None and condition is not None:
             x = x + self.conditions(condition).sum(1)[:, None]
+        if self.lookback is not None:
+            x = x + self.lookback(lookback)
         return self.dropout(x)
 
-    def forward(self, ids: torch.Tensor, condition: torch.Tensor | None = None, state: torch.Tensor | None = None):
+    def forward(self, ids: torch.Tensor, condition: torch.Tensor | None = None, state: torch.Tensor | None = None,
+                lookback: torch.Tensor | None = None):
         """Logits of the next token after each of `ids (batch, time)`, `(batch, time, vocab)`, and the state
         after the last: a long sequence can be read in chunks. Sequences are padded at the end only, which
         a forward GRU never carries back into real tokens."""
-        h, state = self.rnn.rnn(self._inputs(ids, condition), state)
+        h, state = self.rnn.rnn(self._inputs(ids, condition, lookback), state)
         return self.dropout(h) @ self.embedding.weight.T + self.out_bias, state
 
-    def step(self, ids: torch.Tensor, state: torch.Tensor | None = None, condition: torch.Tensor | None = None):
+    def step(self, ids: torch.Tensor, state: torch.Tensor | None = None, condition: torch.Tensor | None = None,
+             lookback: torch.Tensor | None = None):
         """Feed one token per sequence, `ids (batch,)`; the next token's logits `(batch, vocab)` and the state."""
-        h, state = self.rnn.step(self._inputs(ids[:, None], condition)[:, 0], state)
+        h, state = self.rnn.step(self._inputs(ids[:, None], condition, None if lookback is None else lookback[:, None])[:, 0],
+                                 state)
         return h @ self.embedding.weight.T + self.out_bias, state
 
     @torch.inference_mode()
@@ -163,30 +175,31 @@ class MusicLM(nn.Module):
         return Sampler(self).run(controls, conditions, lengths), conditions
 
     def onnx_graphs(self) -> list:
-        """What `gruve export` writes: one step (a token and the state in; logits and the state out)."""
+        """What `gruve export` writes: one step (a token and the state in, and the piece's label rows and the
+        token's lookback when the model takes them; logits and the state out)."""
         from gruve.export import Graph
 
-        state = torch.zeros(self.config.layers, 2, self.config.hidden)
-        inputs = [torch.tensor([1, 5])]
-        names = ["token"]
+        config = self.config
+        names = ["token", "hidden"]
+        example = [torch.tensor([1, 5]), torch.zeros(config.layers, 2, config.hidden)]
+        check = [torch.tensor([7]), torch.randn(config.layers, 1, config.hidden)]
+        usage = ("Start with the BOS token and a zero state; sample the next token from softmax(logits), feed it "
+                 "back with hidden_out. Decode the tokens with MidiTok and the tokenizer configuration in this metadata.")
         if self.conditions is not None:
-            inputs.append(torch.tensor([[0] * len(self.config.conditions), self.config.condition_index(
-                {label: values[-1] for label, values in self.config.conditions.items()})]))
-            names.append("condition")
-        check = (torch.tensor([7]), torch.randn(self.config.layers, 1, self.config.hidden),
-                 *([inputs[-1][1:]] if self.conditions is not None else []))
-        return [Graph("", _Step(self), (inputs[0], state, *inputs[1:]), [names[0], "hidden", *names[1:]],
-                      ["logits", "hidden_out"],
-                      {"token": {0: "batch"}, "condition": {0: "batch"}, "hidden": {1: "batch"},
+            rows = torch.tensor([[0] * len(config.conditions), config.condition_index(
+                {label: values[-1] for label, values in config.conditions.items()})])
+            names, example, check = [*names, "condition"], [*example, rows], [*check, rows[1:]]
+            usage += (" condition (batch, labels): for each label of config.conditions in order, the index of its "
+                      "value plus the count of the values of the labels before it.")
+        if self.lookback is not None:
+            names, example, check = [*names, "lookback"], [*example, torch.tensor([0, 9])], [*check, torch.tensor([12])]
+            usage += (" lookback (batch,): with each token, the token that followed the same point of the bar before "
+                      "(PAD where there is none), as gruve.compose.tokens.Lookback tracks it.")
+        return [Graph("", _Step(self), tuple(example), names, ["logits", "hidden_out"],
+                      {"token": {0: "batch"}, "condition": {0: "batch"}, "lookback": {0: "batch"}, "hidden": {1: "batch"},
                        "hidden_out": {1: "batch"}, "logits": {0: "batch"}},
-                      {"config": {k: v for k, v in asdict(self.config).items() if k != "tokenizer_params"},
-                       "tokenizer": self.config.tokenizer_params,
-                       "usage": "Start with the BOS token and a zero state; sample the next token from softmax(logits), "
-                                "feed it back with hidden_out. Decode the tokens with MidiTok and the tokenizer "
-                                "configuration in this metadata."
-                                + (" condition (batch, labels): for each label of config.conditions in order, the "
-                                   "index of its value plus the count of the values of the labels before it."
-                                   if self.conditions is not None else "")}, check=[check])]
+                      {"config": {k: v for k, v in asdict(config).items() if k != "tokenizer_params"},
+                       "tokenizer": config.tokenizer_params, "usage": usage}, check=[tuple(check)])]
 
 
 class _Step(nn.Module):
@@ -194,8 +207,10 @@ class _Step(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, token: torch.Tensor, hidden: torch.Tensor, condition: torch.Tensor | None = None):
-        return self.model.step(token, hidden, condition)
+    def forward(self, token: torch.Tensor, hidden: torch.Tensor, *rows_and_lookback: torch.Tensor):
+        condition = rows_and_lookback[0] if self.model.conditions is not None else None
+        lookback = rows_and_lookback[-1] if self.model.lookback is not None else None
+        return self.model.step(token, hidden, condition, lookback)
 
 
 FLAM = 2  # the most strikes of one drum at one instant that generation allows
@@ -204,8 +219,8 @@ FLAM = 2  # the most strikes of one drum at one instant that generation allows
 class Sampler:
     """Autoregressive sampling of a batch of sequences in numpy, through the fused GRU kernel.
 
-    The first layer's input gates of every token (and condition) are precomputed as tables, so its step
-    reads only its recurrent weights; the other layers step through `gru_layer`.
+    The first layer's input gates of every token (and condition, and lookback token) are precomputed as
+    tables, so its step reads only its recurrent weights; the other layers step through `gru_layer`.
     """
 
     def __init__(self, model: MusicLM):
@@ -217,19 +232,24 @@ class Sampler:
         embedding = model.embedding.weight.detach().numpy()
         self.token_gates = np.ascontiguousarray(kernel.input_gates(0, embedding), dtype=np.float32)
         w_ih = self.layers[0][0]
-        self.condition_gates = (None if model.conditions is None else
-                                np.ascontiguousarray(model.conditions.weight.detach().numpy() @ w_ih.T, np.float32))
+        self.condition_gates, self.lookback_gates = (
+            None if table is None else np.ascontiguousarray(table.weight.detach().numpy() @ w_ih.T, np.float32)
+            for table in (model.conditions, model.lookback))
         self.output = np.ascontiguousarray(embedding.T)
         self.bias = model.out_bias.detach().numpy()
 
-    def _advance(self, ids: np.ndarray, h: np.ndarray, condition: np.ndarray | None) -> np.ndarray:
+    def _advance(self, ids: np.ndarray, h: np.ndarray, condition: np.ndarray | None,
+                 lookback: np.ndarray | None = None) -> np.ndarray:
         """Feed `ids (time, batch)` from state `h (layers, batch, H)`, updated in place; the last logits.
-        `condition (batch, labels)` holds each sequence's rows of the condition embedding."""
+        `condition (batch, labels)` holds each sequence's rows of the condition embedding, and `lookback`
+        (as `ids`) the lookback of each token, for a lookback model."""
         from gruve.nn.fused import gru_layer, gru_scan
 
         gates = self.token_gates[ids]
         if condition is not None:
             gates = gates + self.condition_gates[condition].sum(1)
+        if self.lookback_gates is not None:
+            gates = gates + self.lookback_gates[lookback]
         out = np.empty((*ids.shape, h.shape[-1]), np.float32)
         _, _, w_hh, b_hh = self.layers[0]
         gru_scan(np.ascontiguousarray(gates), h[0], w_hh, b_hh, out)
@@ -249,7 +269,13 @@ class Sampler:
                      if model.conditions is not None else None)
         primer = np.asarray([bos, *([] if controls.primer is None else controls.primer)], dtype=np.int64)
         h = np.zeros((len(self.layers), n, model.config.hidden), np.float32)
-        logits = self._advance(np.repeat(primer[:, None], n, axis=1), h, condition)
+        # A lookback model: each piece's tracker of the bar before, and the lookback of the token fed next.
+        trackers, lookback = [], None
+        if self.lookback_gates is not None:
+            tracker = tokens.Lookback(model.tokenizer)
+            lookback = np.repeat(tracker.ids(primer)[:, None], n, axis=1)
+            trackers = [copy.deepcopy(tracker) for _ in range(n)]
+        logits = self._advance(np.repeat(primer[:, None], n, axis=1), h, condition, lookback)
         pieces = [list(primer[1:]) for _ in range(n)]
         bars = np.array([sum(1 for t in p if t == bar) for p in pieces])
         # A drum is struck at most twice at one instant of the grid (a flam). Without this rule a drum model can
@@ -283,6 +309,7 @@ class Sampler:
                 logits[row, [drum for drum, count in struck[i].items() if count >= FLAM]] = -np.inf
             chosen = sample(logits, controls.temperature, controls.top_k, controls.top_p, rng)
             ended = []
+            lookback = np.zeros_like(chosen) if trackers else None
             for row, (i, token) in enumerate(zip(going, chosen.tolist())):
                 if token == bar:
                     bars[i] += 1
@@ -292,6 +319,8 @@ class Sampler:
                 else:
                     pieces[i].append(token)
                     struck[i] = strike(struck[i], token)
+                    if trackers:
+                        lookback[row] = trackers[i].feed(token)
                     if len(pieces[i]) >= most[i]:
                         ended.append(row)
             if ended:
@@ -299,8 +328,9 @@ class Sampler:
                 keep[ended] = False
                 going, chosen, short, h = going[keep], chosen[keep], short[keep], np.ascontiguousarray(h[:, keep])
                 condition = None if condition is None else condition[keep]
+                lookback = None if lookback is None else lookback[keep]
             if going.size:
-                logits = self._advance(chosen[None], h, condition)
+                logits = self._advance(chosen[None], h, condition, None if lookback is None else lookback[None])
         return [np.asarray(p, dtype=np.int64) for p in pieces]
 
 

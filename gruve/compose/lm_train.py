@@ -39,6 +39,7 @@ class LMOptions:
     conditions: tuple[str, ...] = ()  # labels of the corpus to condition on, e.g. style and beat_type for groove
     window: int = 256  # tokens per training window
     carry: bool = False  # play each piece from its start in consecutive windows, the state carried between them
+    lookback: bool = False  # feed the model what the bar before played at each point (tokens.Lookback)
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -50,11 +51,19 @@ class LMOptions:
 @dataclass
 class Encoded:
     """A corpus split as token ids (BOS ... EOS) and each piece's rows of the condition embedding (one per
-    label; none when unconditioned), the transposition's among them at `transposition` (if conditioned on)."""
+    label; none when unconditioned), the transposition's among them at `transposition` (if conditioned on),
+    and for a lookback model the lookback after each id."""
 
     ids: list[np.ndarray]
     conditions: list[list[int]]
     transposition: int | None = None
+    lookback: list[np.ndarray] | None = None
+
+    def rows(self, piece: int) -> np.ndarray:
+        """A piece's ids, `(1, length)`, or its ids over their lookbacks, `(2, length)`: windows and
+        augmentation cut and map both alike (a lookback is a token of the same piece)."""
+        ids = self.ids[piece]
+        return np.stack([ids, self.lookback[piece]]) if self.lookback is not None else ids[None]
 
     def condition(self, piece: int, shift: int = 0) -> list[int]:
         """A piece's rows, for a window of it transposed by `shift` semitones (its values run -N..N in order)."""
@@ -81,16 +90,16 @@ class Windows(Dataset):
 
     def __getitem__(self, i):
         piece = self.index[i]
-        ids = self.data.ids[piece]
-        start = int(self.rng.integers(0, max(1, len(ids) - self.window)))
-        ids, shift = self.augment(ids[start:start + self.window + 1], self.rng)
-        return torch.from_numpy(ids), self.data.condition(piece, shift)
+        rows = self.data.rows(piece)
+        start = int(self.rng.integers(0, max(1, rows.shape[1] - self.window)))
+        rows, shift = self.augment(rows[:, start:start + self.window + 1], self.rng)
+        return torch.from_numpy(rows), self.data.condition(piece, shift)
 
 
 class Streams(IterableDataset):
     """Truncated backpropagation through time: every epoch the pieces, augmented, are dealt to `rows` rows, and
     each row plays its pieces from start to end, one after another, in consecutive windows of `window` tokens.
-    A batch is the next window of every row, `(ids, lengths, condition, fresh)`, `fresh` marking the rows
+    A batch is the next window of every row, `(ids, lengths, condition, lookback, fresh)`, `fresh` marking the rows
     whose piece starts there (their carried state is cleared); a row with no pieces left gives empty windows.
 
     Pieces are dealt longest first to the row with the fewest windows so far, so every epoch has as many
@@ -118,11 +127,11 @@ class Streams(IterableDataset):
         rows = self._deal(self.rng)
         for row in rows:
             self.rng.shuffle(row)
-        plays = [[(piece, *self.augment(self.data.ids[piece], self.rng)) for piece in row] for row in rows]
+        plays = [[(piece, *self.augment(self.data.rows(piece), self.rng)) for piece in row] for row in rows]
         cursor = [[0, 0] for _ in rows]  # which of its pieces each row plays, and where in it
         empty = [0] * max(len(c) for c in self.data.conditions)
         for _ in range(self.batches):
-            ids = torch.full((self.rows, self.window + 1), self.pad, dtype=torch.long)
+            ids = torch.full((self.rows, 1 + (self.data.lookback is not None), self.window + 1), self.pad, dtype=torch.long)
             lengths, conditions = torch.zeros(self.rows, dtype=torch.long), []
             fresh = torch.ones(self.rows, dtype=torch.bool)
             for r, (at, start) in enumerate(cursor):
@@ -130,11 +139,12 @@ class Streams(IterableDataset):
                     conditions.append(empty)
                     continue
                 piece, played, shift = plays[r][at]
-                chunk = played[start:start + self.window + 1]
-                ids[r, :len(chunk)], lengths[r], fresh[r] = torch.from_numpy(chunk), len(chunk), start == 0
+                chunk = played[:, start:start + self.window + 1]
+                ids[r, :, :chunk.shape[1]], lengths[r], fresh[r] = torch.from_numpy(chunk), chunk.shape[1], start == 0
                 conditions.append(self.data.condition(piece, shift))
-                cursor[r] = [at, start + self.window] if start + self.window < len(played) - 1 else [at + 1, 0]
-            yield ids, lengths, torch.tensor(conditions, dtype=torch.long).reshape(self.rows, -1), fresh
+                cursor[r] = [at, start + self.window] if start + self.window < played.shape[1] - 1 else [at + 1, 0]
+            yield (ids[:, 0], lengths, torch.tensor(conditions, dtype=torch.long).reshape(self.rows, -1),
+                   _lookback(ids), fresh)
 
 
 class Whole(Dataset):
@@ -147,32 +157,42 @@ class Whole(Dataset):
         return len(self.data.ids)
 
     def __getitem__(self, i):
-        return torch.from_numpy(self.data.ids[i]), self.data.conditions[i]
+        return torch.from_numpy(self.data.rows(i)), self.data.conditions[i]
+
+
+def _lookback(rows: torch.Tensor) -> torch.Tensor | None:
+    """The lookback ids of a batch of `(batch, 1 or 2, time)` rows (`Encoded.rows`), if it has them."""
+    return rows[:, 1] if rows.shape[1] > 1 else None
 
 
 def collate(pad: int):
+    """Batches `(ids, lengths, condition, lookback)` of `(rows, condition)` items, padded at the end."""
     def batch(items):
-        lengths = torch.tensor([len(ids) for ids, _ in items])
-        ids = torch.full((len(items), int(lengths.max())), pad, dtype=torch.long)
-        for row, (piece, _) in enumerate(items):
-            ids[row, :len(piece)] = piece
-        return ids, lengths, torch.tensor([c for _, c in items], dtype=torch.long).reshape(len(items), -1)
+        lengths = torch.tensor([rows.shape[1] for rows, _ in items])
+        rows = torch.full((len(items), items[0][0].shape[0], int(lengths.max())), pad, dtype=torch.long)
+        for i, (piece, _) in enumerate(items):
+            rows[i, :, :piece.shape[1]] = piece
+        condition = torch.tensor([c for _, c in items], dtype=torch.long).reshape(len(items), -1)
+        return rows[:, 0], lengths, condition, _lookback(rows)
     return batch
 
 
 def nll_sum(model: MusicLM, ids: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor,
-            chunk: int | None = None, state: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor]:
+            lookback: torch.Tensor | None = None, chunk: int | None = None,
+            state: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor]:
     """Summed NLL of every real token after the first, how many, and the state after reading every token but
     the last (so a window that ends with the token the next one starts with hands on the state that reads
     it); in chunks with the state carried, from `state` (zeros if None)."""
     inputs, targets = ids[:, :-1], ids[:, 1:]
+    lookback = None if lookback is None else lookback[:, :-1]
     chunk = chunk or max(targets.shape[1], 1)
     mask = torch.arange(targets.shape[1], device=ids.device)[None] < (lengths[:, None] - 1)
     total = ids.new_zeros((), dtype=torch.float)
     for start in range(0, targets.shape[1], chunk):
-        logits, state = model(inputs[:, start:start + chunk], condition, state)
-        loss = F.cross_entropy(logits.transpose(1, 2), targets[:, start:start + chunk], reduction="none")
-        total = total + (loss * mask[:, start:start + chunk]).sum()
+        window = slice(start, start + chunk)
+        logits, state = model(inputs[:, window], condition, state, None if lookback is None else lookback[:, window])
+        loss = F.cross_entropy(logits.transpose(1, 2), targets[:, window], reduction="none")
+        total = total + (loss * mask[:, window]).sum()
     return total, int(mask.sum()), state
 
 
@@ -187,11 +207,11 @@ class LMTask(L.LightningModule):
         self.carried = None
 
     def training_step(self, batch, _):
-        ids, lengths, condition, *fresh = batch
+        ids, lengths, condition, lookback, *fresh = batch
         state = None
         if fresh and self.carried is not None:  # `Streams`: go on from where each row's piece stopped
             state = self.carried * (~fresh[0]).to(self.carried.dtype)[None, :, None]
-        total, count, state = nll_sum(self.model, ids, lengths, condition, state=state)
+        total, count, state = nll_sum(self.model, ids, lengths, condition, lookback, state=state)
         if fresh:
             self.carried = state.detach()
         loss = total / max(count, 1)
@@ -199,10 +219,9 @@ class LMTask(L.LightningModule):
         return loss
 
     def validation_step(self, batch, _):
-        ids, lengths, condition = batch
-        total, count, _ = nll_sum(self.model, ids, lengths, condition, CHUNK)
+        total, count, _ = nll_sum(self.model, *batch, CHUNK)
         self.val_nll.update(total / max(count, 1), count)
-        self.log("val_loss", self.val_nll, on_epoch=True, prog_bar=True, batch_size=len(lengths))
+        self.log("val_loss", self.val_nll, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
 
     def on_validation_epoch_end(self):
         self.log("val_ppl", math.exp(min(float(self.val_nll.compute()), 50.0)), prog_bar=True)
@@ -218,7 +237,8 @@ def encode(pieces: list[corpora.Piece], tokenizer, config: LMConfig) -> Encoded:
     ids = [np.concatenate([[bos], tokens.encode(tokenizer, p.score), [eos]]).astype(np.int64) for p in pieces]
     labels = list(config.conditions)  # a piece as written: not transposed
     return Encoded(ids, [config.condition_index({TRANSPOSITION: UNSHIFTED, **p.labels}) for p in pieces],
-                   labels.index(TRANSPOSITION) if TRANSPOSITION in labels else None)
+                   labels.index(TRANSPOSITION) if TRANSPOSITION in labels else None,
+                   [tokens.Lookback(tokenizer).ids(i) for i in ids] if config.lookback else None)
 
 
 @torch.inference_mode()
@@ -226,8 +246,8 @@ def held_out_nll(model: MusicLM, data: Encoded, batch_size: int = 8) -> dict:
     """NLL per token (and perplexity) of whole pieces, pooled over every token."""
     model.eval()
     total, count = 0.0, 0
-    for ids, lengths, condition in DataLoader(Whole(data), batch_size, collate_fn=collate(model.special("PAD"))):
-        nll, n, _ = nll_sum(model, ids, lengths, condition, CHUNK)
+    for batch in DataLoader(Whole(data), batch_size, collate_fn=collate(model.special("PAD"))):
+        nll, n, _ = nll_sum(model, *batch, CHUNK)
         total, count = total + float(nll), count + n
     nll = total / max(count, 1)
     return {"nll_per_token": round(nll, 4), "perplexity": round(math.exp(nll), 3), "tokens": count}
@@ -249,7 +269,7 @@ def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = pr
     values = {label: [str(k) for k in range(-transpose, transpose + 1)] if label == TRANSPOSITION
               else corpus.label_values(label) for label in options.conditions}
     config = LMConfig(options.tokenizer, tokens.to_json(tokenizer), len(tokenizer), options.hidden, options.layers,
-                      options.dropout, values, corpus.drums)
+                      options.dropout, values, corpus.drums, options.lookback)
     data = {split: encode(corpus.split(split), tokenizer, config) for split in ("train", "valid", "test")}
     if not data["train"].ids or not data["valid"].ids:
         raise DataError(f"{options.corpus} needs pieces in both its train and valid parts.")

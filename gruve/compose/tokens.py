@@ -146,7 +146,8 @@ class Augmenter:
             self.tempo_tables[k] = table
 
     def __call__(self, ids: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """The ids augmented, and the semitones they were transposed by."""
+        """The ids (of any shape: a piece's ids over their lookbacks, say) augmented, and the semitones they
+        were transposed by."""
         shift = 0
         if self.transpose:
             shift = int(rng.choice([k for k, table in self.shifts.items() if (table[ids] >= 0).all()]))
@@ -154,3 +155,48 @@ class Augmenter:
         if self.tempo:
             ids = self.tempo_tables[int(rng.integers(-self.tempo, self.tempo + 1))][ids]
         return ids, shift
+
+
+class Lookback:
+    """What the previous bar played at this point of the bar, fed to the model beside each token so that a
+    bar can come back note for note (Magenta's Lookback RNN, on REMI tokens rather than a fixed grid).
+
+    `feed` takes the next token of a piece and returns the token that followed the same point in the bar
+    before: after a Bar, that bar's first token; after Position_p, what followed Position_p in the bar
+    before (PAD if it played nothing at p); after any other token, the next token of the bar before (its
+    Bar once it ran out). In a bar that repeats the one before, the lookback is the next token, every time.
+    The same tracker serves training (`ids`) and sampling (`feed`), so both see the same inputs."""
+
+    def __init__(self, tokenizer):
+        vocab = tokenizer.vocab
+        if "Bar_None" not in vocab or not any(t.startswith("Position_") for t in vocab):
+            raise GruveError(f"--lookback needs a tokenizer with Bar and Position tokens, as REMI has; "
+                             f"{type(tokenizer).__name__} has none.")
+        self.bar, self.pad = vocab["Bar_None"], vocab["PAD_None"]
+        self.positions = frozenset(i for t, i in vocab.items() if t.startswith("Position_"))
+        self.previous: list[int] = []  # the bar before, from its Bar token
+        self.current: list[int] = []  # this bar so far, from its Bar token
+        self.found: dict[int, int] = {}  # where each Position token stands in the bar before
+        self.seen: dict[int, int] = {}  # ... and in this bar
+        self.at: int | None = None  # where this point of the bar stands in the bar before
+
+    def feed(self, token: int) -> int:
+        if token == self.bar:
+            if self.current:
+                self.previous, self.found = self.current, self.seen
+            self.current, self.seen, self.at = [token], {}, 1
+        elif self.current:
+            if token in self.positions:
+                self.seen[token] = len(self.current)
+                self.at = self.found.get(token)
+                self.at = None if self.at is None else self.at + 1
+            elif self.at is not None:
+                self.at += 1
+            self.current.append(token)
+        if self.at is None or not self.previous or self.at > len(self.previous):
+            return self.pad
+        return self.previous[self.at] if self.at < len(self.previous) else self.bar
+
+    def ids(self, ids: np.ndarray) -> np.ndarray:
+        """The lookback after each of a piece's ids, from its start."""
+        return np.fromiter((self.feed(int(t)) for t in ids), dtype=np.int64, count=len(ids))
