@@ -367,11 +367,11 @@ def test_the_exported_step_gives_torch_logits(tmp_path):
 
 
 def drum_bars(*bars: list[tuple[int, int]]) -> symusic.Score:
-    """Drum bars in 4/4, each a list of (sixteenth of the bar, drum)."""
+    """Drum bars in 4/4, each a list of (sixteenth of the bar, drum); 11.5 is a 32nd before the twelfth."""
     score = symusic.Score(480)
     track = symusic.Track(program=0, is_drum=True)
     for b, hits in enumerate(bars):
-        track.notes.extend(symusic.Note(b * 1920 + step * 120, 60, drum, 90) for step, drum in hits)
+        track.notes.extend(symusic.Note(b * 1920 + int(step * 120), 60, drum, 90) for step, drum in hits)
     track.notes.sort()
     score.tracks.append(track)
     return score
@@ -399,6 +399,11 @@ def test_the_lookback_is_the_next_token_wherever_a_bar_repeats_the_one_before():
     assert (lookback[added:back] == pad).all()
     np.testing.assert_array_equal(lookback[back:-1], ids[back + 1:])
     assert lookback[-1] == bar
+    # A snare a 32nd early (Position_23, where the bar before had Position_24) is on the same sixteenth: the
+    # lookback after it is what the bar before played there.
+    ids = tokens.encode(tokenizer, drum_bars(BEAT, BEAT[:6] + [(11.5, 38), (12, 42)]))
+    early = int(np.flatnonzero(ids == vocab["Position_23"])[0])
+    assert tokens.Lookback(tokenizer).ids(ids)[early] == ids[early + 1] == vocab["PitchDrum_38"]
     with pytest.raises(GruveError, match="needs a tokenizer with Bar and Position tokens.*TSD has none"):
         tokens.Lookback(tokens.build("TSD"))
 

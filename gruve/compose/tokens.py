@@ -162,9 +162,11 @@ class Lookback:
     bar can come back note for note (Magenta's Lookback RNN, on REMI tokens rather than a fixed grid).
 
     `feed` takes the next token of a piece and returns the token that followed the same point in the bar
-    before: after a Bar, that bar's first token; after Position_p, what followed Position_p in the bar
-    before (PAD if it played nothing at p); after any other token, the next token of the bar before (its
-    Bar once it ran out). In a bar that repeats the one before, the lookback is the next token, every time.
+    before: after a Bar, that bar's first token; after Position_p, what followed the first Position on the
+    same sixteenth of a beat in the bar before (PAD if it played nothing there: drummers play off the
+    tokenizer's finer grid, and the sixteenth is where evaluate hears a bar repeat); after any other token,
+    the next token of the bar before (its Bar once it ran out). In a bar that repeats the one before, the
+    lookback is the next token, every time.
     The same tracker serves training (`ids`) and sampling (`feed`), so both see the same inputs."""
 
     def __init__(self, tokenizer):
@@ -173,10 +175,12 @@ class Lookback:
             raise GruveError(f"--lookback needs a tokenizer with Bar and Position tokens, as REMI has; "
                              f"{type(tokenizer).__name__} has none.")
         self.bar, self.pad = vocab["Bar_None"], vocab["PAD_None"]
-        self.positions = frozenset(i for t, i in vocab.items() if t.startswith("Position_"))
+        per_beat = tokenizer.config.max_num_pos_per_beat
+        self.positions = {i: (4 * int(t.split("_")[1]) + per_beat // 2) // per_beat  # its sixteenth
+                          for t, i in vocab.items() if t.startswith("Position_")}
         self.previous: list[int] = []  # the bar before, from its Bar token
         self.current: list[int] = []  # this bar so far, from its Bar token
-        self.found: dict[int, int] = {}  # where each Position token stands in the bar before
+        self.found: dict[int, int] = {}  # where the first Position on each sixteenth stands in the bar before
         self.seen: dict[int, int] = {}  # ... and in this bar
         self.at: int | None = None  # where this point of the bar stands in the bar before
 
@@ -187,8 +191,9 @@ class Lookback:
             self.current, self.seen, self.at = [token], {}, 1
         elif self.current:
             if token in self.positions:
-                self.seen[token] = len(self.current)
-                self.at = self.found.get(token)
+                sixteenth = self.positions[token]
+                self.seen.setdefault(sixteenth, len(self.current))
+                self.at = self.found.get(sixteenth)
                 self.at = None if self.at is None else self.at + 1
             elif self.at is not None:
                 self.at += 1
