@@ -84,10 +84,12 @@ def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, condit
     uniform = np.random.default_rng(0).random((400, batch, model.head.parts), dtype=np.float32)
     temperature = np.linspace(1.2, 0.7, 400, )  # each sample at its own temperature
     fused = model.levels(label, 400, frames, temperature, uniform)
-    differs = (fused != model.levels_torch(label, 400, frames, temperature, uniform)).any(axis=(0, 2))
-    # Sums in another order (BLAS at batch 20) can put a draw on the other side of a boundary, after which
-    # that sound goes its own way: rare, not systematic.
-    assert differs.sum() <= 0.1 * batch
+    differs = (fused != model.levels_torch(label, 400, frames, temperature, uniform)).any(axis=2)
+    # Sums in another order (BLAS at batch 20, another CPU's vector width) can put a draw on the other side of
+    # a boundary, after which that sound goes its own way: rare, not systematic. So the sounds agree, draw for
+    # draw, up to where each first differs, and that is nearly always the end.
+    agreed = np.where(differs.any(axis=0), differs.argmax(axis=0), 400)
+    assert agreed.mean() >= 0.9 * 400
     assert len(np.unique(fused)) > 20  # not a degenerate sequence
 
 
