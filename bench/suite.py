@@ -219,8 +219,10 @@ def compose(args) -> list[list[str]]:
     model = bundle.load("bach-chorales")
     sampler = Sampler(model)
     count = 500 if args.quick else 2000
-    fast = median_time(lambda: sampler.run(Controls(n=1, bars=None, tokens=count, top_p=1.0, seed=0), [{}]), 3)
-    produced = len(sampler.run(Controls(n=1, bars=None, tokens=count, top_p=1.0, seed=0), [{}])[0])
+    controls = Controls(n=1, bars=None, tokens=count, top_p=1.0, seed=0)
+    conditions = controls.draw_conditions(model, np.random.default_rng(0))  # as generate does: untransposed
+    fast = median_time(lambda: sampler.run(controls, conditions), 3)
+    produced = len(sampler.run(controls, conditions)[0])
     naive_count = 100 if args.quick else 300
     rng = np.random.default_rng(0)
 
