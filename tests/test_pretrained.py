@@ -107,3 +107,16 @@ def test_the_installed_command_prints_everything_and_keeps_its_exit_code(tmp_pat
     assert done.returncode == 1 and "bad.wav is not a readable audio file" in done.stderr
     _, rank, label, _ = done.stdout.splitlines()[1].split(",")
     assert (rank, label) == ("1", "7")
+
+
+def test_the_compose_benchmark_runs_on_the_shipped_chorales():
+    """bench/suite.py measures the shipped bach-chorales, conditioned as it is: a retrained model must not break it."""
+    import re
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "suite.py"), "--only", "compose", "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    speed = re.search(r"\| ([\d,]+) tokens/s \| re-reading the prefix ([\d,]+) tokens/s", done.stdout)
+    assert speed and int(speed[1].replace(",", "")) > int(speed[2].replace(",", ""))
