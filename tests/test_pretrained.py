@@ -1,6 +1,10 @@
 """The shipped models: present, safe to load, and as good on the official test data as they claim."""
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,10 +96,6 @@ def test_models_command_lists_the_shipped_models(capsys):
 
 def test_the_installed_command_prints_everything_and_keeps_its_exit_code(tmp_path):
     """`gruve` exits fast through os._exit: nothing printed may be lost, and failures still exit 1."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     gruve_bin = str(Path(sys.executable).parent / "gruve")
     clip = str(ROOT / "examples" / "digits" / "7_jackson_1.wav")
     done = subprocess.run([gruve_bin, "listen", "predict", "fsdd-digits", clip, "--json"], capture_output=True,
@@ -111,10 +111,6 @@ def test_the_installed_command_prints_everything_and_keeps_its_exit_code(tmp_pat
 
 def test_the_compose_benchmark_runs_on_the_shipped_chorales():
     """bench/suite.py measures the shipped bach-chorales, conditioned as it is: a retrained model must not break it."""
-    import re
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "suite.py"), "--only", "compose", "--quick"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
