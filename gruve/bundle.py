@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,11 +16,22 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from gruve.errors import GruveError
+from gruve.files import atomic_path
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SUFFIX = ".safetensors"
-TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.compose.pianoroll:PianoRollModel",
-         "compose": "gruve.compose.lm:MusicLM", "synth": "gruve.synth.model:WaveGRU"}
+TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.compose.pianoroll.model:PianoRollModel",
+         "compose": "gruve.compose.lm.model:MusicLM", "synth": "gruve.synth.model:WaveGRU"}
+
+
+# Config fields renamed since a bundle was written, per task: {old name: new name}. Applied on reading, so
+# models trained with an earlier gruve keep loading.
+RENAMED: dict[str, dict[str, str]] = {
+    "listen": {},
+    "pianoroll": {"model": "architecture", "hidden": "hidden_size", "layers": "num_layers"},
+    "compose": {"hidden": "hidden_size", "layers": "num_layers"},
+    "synth": {"sample_rate": "sr", "hidden": "hidden_size"},
+}
 
 
 class BundleError(GruveError):
@@ -29,6 +39,7 @@ class BundleError(GruveError):
 
 
 def pretrained_names() -> list[str]:
+    """Names of the models shipped in gruve/pretrained/, which `load` finds by name."""
     return sorted(p.name[: -len(SUFFIX)] for p in PRETRAINED_DIR.glob(f"*{SUFFIX}"))
 
 
@@ -49,19 +60,9 @@ def locate(model: str | os.PathLike) -> Path:
 def save(path: str | os.PathLike, module: torch.nn.Module, meta: dict) -> Path:
     """Write `module`'s weights and `meta` (JSON-able) atomically to `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={"gruve": json.dumps(meta)})
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a model file is as readable as any other
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -76,7 +77,21 @@ def read(model: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
         raise BundleError(f"{path} is not a gruve model file ({error}).") from None
     if header is None:
         raise BundleError(f"{path} is a safetensors file but not a gruve model (no gruve metadata).")
-    return json.loads(header), tensors
+    return upgrade(json.loads(header)), tensors
+
+
+def upgrade(meta: dict) -> dict:
+    """`meta` with its config's fields under their current names (see RENAMED)."""
+    renamed = RENAMED.get(meta.get("task"), {})
+    if renamed and isinstance(meta.get("config"), dict):
+        meta["config"] = {renamed.get(key, key): value for key, value in meta["config"].items()}
+    return meta
+
+
+def model_class(task: str) -> type:
+    """The model class of a task's bundles (imported on first use: each capability imports its own stack)."""
+    module_name, class_name = TASKS[task].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def load(model: str | os.PathLike, task: str | None = None) -> torch.nn.Module:
@@ -88,9 +103,7 @@ def load(model: str | os.PathLike, task: str | None = None) -> torch.nn.Module:
         raise BundleError(f"{model} holds a {found!r} model, which this version of gruve does not know.")
     if task is not None and found != task:
         raise BundleError(f"{model} is a {found} model, and this command needs a {task} model.")
-    module_name, class_name = TASKS[found].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    module = cls.from_meta(meta)
+    module = model_class(found).from_meta(meta)
     module.load_state_dict(tensors)
     module.meta = meta
     return module.eval()

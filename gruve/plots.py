@@ -12,6 +12,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gruve.files import atomic_path  # noqa: E402
+
+
+def _save(fig, path: Path, dpi: int) -> None:
+    """Write the figure atomically and free it: a picture is never half-written."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+
 
 def confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str = "") -> Path:
     """Row-normalised confusion matrix with counts written in each cell."""
@@ -32,8 +41,7 @@ def confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, tit
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path, dpi=120)
     return path
 
 
@@ -52,8 +60,7 @@ def training_curves(metrics_csv: Path, path: Path) -> Path:
         if ax.lines:
             ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)
     return path
 
 
@@ -73,8 +80,7 @@ def piano_rolls(rolls: list[np.ndarray], path: Path, titles: list[str], lowest: 
         ax.set_title(title, fontsize=9)
     axes[-1, 0].set_xlabel("time step")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)
     return path
 
 
@@ -91,8 +97,7 @@ def sounds(waves: list[np.ndarray], sample_rate: int, titles: list[str], path: P
     axes[-1, 0].set_xlabel("seconds")
     axes[-1, 1].set_xlabel("seconds")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, dpi=100)
     return path
 
 
@@ -108,6 +113,5 @@ def spectra(curves: dict[str, dict[str, np.ndarray]], frequencies: np.ndarray, p
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)
     return path

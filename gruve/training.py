@@ -1,4 +1,8 @@
-"""The one place a Lightning Trainer is built: progress, checkpoints, early stopping, devices, resume.
+"""The one place a Lightning Trainer is built, and the one way a training run starts and ends.
+
+Every trainer (listen, compose, piano-roll, synth) does the same three things: `start` (seed, run folder),
+`fit` (Lightning's fit with progress, checkpoints, early stopping, devices and resume, then the best weights
+back), and `save_model` (the bundle with its provenance, and the training curves).
 
 Imported only when something trains: importing Lightning costs seconds.
 """
@@ -20,22 +24,32 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
-from gruve import __version__
-from gruve.errors import GruveError
+from gruve import __version__, bundle
+from gruve.errors import GruveError, OptionError, check
+from gruve.files import atomic_open
+from gruve.plots import training_curves
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainOptions:
-    out: Path
+    """How a model is trained, whatever it is: where the run goes, how long, on what, from where."""
+
+    out: Path = Path("runs/train")
     max_epochs: int | None = None  # None: the task's default for its data
-    patience: int = 12
+    patience: int = 12  # epochs without a better validation loss before stopping (0: never stop early)
     seed: int = 0
-    accelerator: str = "auto"
-    devices: str = "auto"
-    strategy: str = "auto"
-    precision: str | None = None
-    resume: bool = False
-    progress: bool = True
+    accelerator: str = "auto"  # Lightning's: auto, cpu, gpu, mps
+    devices: str = "auto"  # Lightning's: auto, a count, or a list
+    strategy: str = "auto"  # Lightning's, e.g. ddp
+    precision: str | None = None  # Lightning's, e.g. bf16-mixed
+    resume: bool = False  # continue from out/checkpoints/last.ckpt
+    progress: bool = True  # a progress bar; else one line per epoch
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        check(self.max_epochs is None or self.max_epochs >= 1, "max_epochs",
+              f"{{max_epochs}} must be at least 1 (got {self.max_epochs}).")
+        check(self.patience >= 0, "patience", f"{{patience}} must be 0 (never stop early) or more (got {self.patience}).")
 
 
 def quiet_lightning() -> None:
@@ -48,6 +62,37 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
     warnings.filterwarnings("ignore", ".*IterableDataset. has .__len__. defined.*")  # compose --carry-state: one process
+
+
+def start(run: TrainOptions) -> None:
+    """Seed everything (before the model exists: its initial weights too) and quiet Lightning's chatter."""
+    quiet_lightning()
+    L.seed_everything(run.seed, workers=True, verbose=False)
+
+
+def fit(task: L.LightningModule, run: TrainOptions, train_loader, valid_loader=None, *, monitor: str | None = "val_loss",
+        gradient_clip: float | None = None, ema: float = 0.0) -> dict:
+    """Train `task` (resuming where `run.resume` says), then put the best epoch's weights back into it.
+
+    Returns the metrics every bundle records: epochs trained and seconds spent. Without a validation
+    loader nothing is monitored: the run trains for `max_epochs` and keeps the last epoch.
+    """
+    trainer = build_trainer(run, monitor if valid_loader is not None else None, gradient_clip=gradient_clip, ema=ema)
+    started = time.time()
+    trainer.fit(task, train_loader, valid_loader, ckpt_path=resume_path(run), weights_only=True)  # data, not code
+    seconds = time.time() - started
+    load_best(trainer, task)
+    task.eval()
+    return {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1)}
+
+
+def save_model(run: TrainOptions, model: torch.nn.Module, meta: dict, data: str, options, **training) -> Path:
+    """Write `run.out/model.safetensors` (`meta` plus how it was trained: provenance and `training`) and
+    `run.out/curves.png` from the run's metrics; returns the model's path."""
+    meta = {**meta, "training": {**provenance(data, options, run.seed), **training}}
+    path = bundle.save(run.out / "model.safetensors", model, meta)
+    training_curves(run.out / "metrics.csv", run.out / "curves.png")
+    return path
 
 
 def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min",
@@ -109,7 +154,7 @@ class KeepEarlierMetrics(Callback):
         later = _read_rows(self.path)
         resumed_at = min((int(r["epoch"]) for r in later), default=None)
         rows = [r for r in self.earlier if resumed_at is None or int(r["epoch"]) < resumed_at] + later
-        with open(self.path, "w", newline="") as f:
+        with atomic_open(self.path, newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
             writer.writeheader()
             writer.writerows(rows)
@@ -127,20 +172,31 @@ def _devices(devices: str):
 
 
 def resume_path(options: TrainOptions) -> str | None:
-    """The checkpoint to resume from: `out/checkpoints/last.ckpt`, which must exist when asked for."""
+    """The checkpoint to resume from: `out/checkpoints/last.ckpt`, which must exist and read safely when asked for."""
     if not options.resume:
         return None
     last = options.out / "checkpoints" / "last.ckpt"
     if not last.exists():
-        raise GruveError(f"--resume found no checkpoint at {last}; start without --resume.")
+        raise OptionError("resume", f"{{resume}} found no checkpoint at {last}; start without it.")
+    read_checkpoint(last)  # a truncated or code-carrying file is refused here, in one sentence, not mid-fit
     return str(last)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """A Lightning checkpoint's contents, read with `weights_only=True`: a checkpoint in a run folder is data,
+    and reading it must never run code planted in it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and torch errors alike: the file is not a checkpoint we can trust
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise GruveError(f"{path} is not a checkpoint gruve can read safely ({reason[:200]}).") from None
 
 
 def load_best(trainer: L.Trainer, task: L.LightningModule) -> None:
     """Put the weights of the best checkpoint (the last where nothing was monitored) back into `task`."""
     callback = trainer.checkpoint_callback
     path = callback.best_model_path or callback.last_model_path
-    task.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["state_dict"], strict=False)
+    task.load_state_dict(read_checkpoint(path)["state_dict"], strict=False)
 
 
 def provenance(data: str, options, seed: int) -> dict:

@@ -64,3 +64,28 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
         sys.argv = old
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def features_8k():
+    """The small feature set of the made-up classifiers: 8 kHz, 32 mels."""
+    from gruve.features import FeatureConfig
+
+    return FeatureConfig(sr=8000, n_fft=256, hop_length=80, n_mels=32)
+
+
+def make_classifier(architecture: str, pooling: str = "attention"):
+    """A small untrained classifier with non-trivial normalisation and batch-norm statistics."""
+    import torch
+
+    from gruve.listen.model import AudioClassifier, ClassifierConfig
+
+    torch.manual_seed(0)
+    model = AudioClassifier(ClassifierConfig(["a", "b", "c"], features_8k(), architecture, 16, 2, pooling,
+                                             conv_channels=(4, 8), conv_time_pool=(2, 2), window=0.5))
+    model.feature_mean.fill_(-40.0)
+    model.feature_std.fill_(15.0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
