@@ -77,5 +77,6 @@ def _reason(error: Exception) -> str:
 
 
 def is_audio_file(path: Path) -> bool:
+    """Whether `path` is a file with an audio extension gruve reads (the contents are checked only by `load`)."""
     return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gruve import files
 from gruve.errors import GruveError
 
 OPSET = 17
@@ -48,25 +49,24 @@ def export(model: nn.Module, path: str | os.PathLike) -> list[tuple[Path, float]
     path = Path(path)
     if path.suffix != ".onnx":
         raise GruveError(f"{path} should end in .onnx.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for graph in model.eval().onnx_graphs():
         target = path.with_suffix(f".{graph.name}.onnx") if graph.name else path
-        with warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
-            warnings.simplefilter("ignore")
-            torch.onnx.export(graph.module.eval(), graph.inputs, target, input_names=graph.input_names,
-                              output_names=graph.output_names, dynamic_axes=graph.dynamic_axes,
-                              opset_version=OPSET, dynamo=False)
-        proto = onnx.load(target)
-        meta = {"gruve_task": model.task, "gruve_graph": graph.name or "model", **graph.metadata}
-        for key, value in meta.items():
-            proto.metadata_props.add(key=key, value=value if isinstance(value, str) else json.dumps(value))
-        onnx.save(proto, target)
-        difference = max(compare(target, graph.module, inputs) for inputs in [graph.inputs, *graph.check])
-        if difference > TOLERANCE:
-            target.unlink()
-            raise GruveError(f"the exported {target.name} differs from the torch model by {difference:.2g}, "
-                             f"more than {TOLERANCE}; it was not kept.")
+        with files.atomic_path(target) as tmp:  # checked before it is renamed into place; else removed
+            with warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
+                warnings.simplefilter("ignore")
+                torch.onnx.export(graph.module.eval(), graph.inputs, tmp, input_names=graph.input_names,
+                                  output_names=graph.output_names, dynamic_axes=graph.dynamic_axes,
+                                  opset_version=OPSET, dynamo=False)
+            proto = onnx.load(tmp)
+            meta = {"gruve_task": model.task, "gruve_graph": graph.name or "model", **graph.metadata}
+            for key, value in meta.items():
+                proto.metadata_props.add(key=key, value=value if isinstance(value, str) else json.dumps(value))
+            onnx.save(proto, tmp)
+            difference = max(compare(tmp, graph.module, inputs) for inputs in [graph.inputs, *graph.check])
+            if difference > TOLERANCE:
+                raise GruveError(f"the exported {target.name} differs from the torch model by {difference:.2g}, "
+                                 f"more than {TOLERANCE}; it was not kept.")
         written.append((target, difference))
     return written
 

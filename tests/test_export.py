@@ -8,11 +8,10 @@ import onnxruntime
 import pytest
 import torch
 
-from conftest import ROOT, run_cli, tone
+from conftest import ROOT, make_classifier as make, run_cli, tone
 from gruve import audio, bundle
 from gruve.export import export
-from gruve.listen.stream import NEGATIVE, Stream
-from test_stream import make
+from gruve.listen.streaming import NEGATIVE, Stream
 
 
 def session(path) -> onnxruntime.InferenceSession:
@@ -33,6 +32,15 @@ def test_exported_classifier_matches_torch_on_any_batch_and_length(architecture,
     meta = {p.key: p.value for p in onnx.load(written[0]).metadata_props}
     assert json.loads(meta["labels"]) == ["a", "b", "c"]
     assert json.loads(meta["features"])["n_mels"] == 32 and meta["gruve_task"] == "listen"
+
+
+def test_an_export_that_differs_from_torch_is_not_kept(tmp_path, monkeypatch):
+    import gruve.export
+
+    monkeypatch.setattr(gruve.export, "TOLERANCE", -1.0)  # every export now differs by more
+    with pytest.raises(gruve.export.GruveError, match="it was not kept"):
+        export(make("gru"), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
 
 
 def test_the_exported_streaming_step_streams_a_real_recording_as_gruve_does(tmp_path):
@@ -76,7 +84,7 @@ def test_the_exported_piano_roll_step_samples_the_same_chorale_as_torch(name, tm
     step = session(path)
     generator = torch.Generator().manual_seed(0)
     frame = np.zeros((1, 88), np.float32)
-    hidden = np.zeros((model.config.layers, 1, model.config.hidden), np.float32)
+    hidden = np.zeros((model.config.num_layers, 1, model.config.hidden_size), np.float32)
     torch_frame, torch_state, notes = torch.zeros(1, 88), None, 0
     for _ in range(8):
         noise = torch.rand(1, 88, generator=generator)

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gruve import audio
-from gruve.data.corpora import cache_root
-from gruve.data.sources import Item
+from gruve import audio, files
+from gruve.data.downloads import cache_root
+from gruve.data.items import Item
 from gruve.features import FeatureConfig, LogMel
+from gruve.progress import track
 
 
 class FeatureCache:
+    """Log-mel features of audio files for one `FeatureConfig`, kept in `features/<key>/` of the cache."""
+
     def __init__(self, config: FeatureConfig, cache_dir: Path | None = None):
         key = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
         self.dir = cache_root(cache_dir) / "features" / key
@@ -42,11 +43,8 @@ class FeatureCache:
         y = audio.load(path, self.config.sr)
         with torch.inference_mode():
             features = self.logmel(torch.from_numpy(y)[None])[0].numpy()
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=stored.parent, suffix=".npy")
-        with os.fdopen(handle, "wb") as f:
-            np.save(f, features)
-        os.replace(tmp, stored)
+        with files.atomic_path(stored) as tmp:
+            np.save(tmp, features)
         return features
 
     def load(self, items: list[Item], strict: bool = False, description: str = "features"
@@ -55,11 +53,8 @@ class FeatureCache:
 
         With `strict`, the first broken file raises its `AudioError` instead.
         """
-        from rich.progress import track
-
         loaded, failures = [], []
-        for item in track(items, description=f"reading {description}", transient=True,
-                          disable=len(items) < 50):
+        for item in track(items, f"reading {description}"):
             try:
                 loaded.append((item, self.get(item.path)))
             except audio.AudioError as error:

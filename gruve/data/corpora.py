@@ -7,14 +7,10 @@ once; `NAME:PATH` reads a local copy instead and downloads nothing.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import shutil
-import tarfile
 import tempfile
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -23,17 +19,16 @@ import numpy as np
 import soundfile as sf
 
 from gruve.audio import is_audio_file
-from gruve.data.sources import SPLITS, Corpus, DataError, Item
+from gruve.data.downloads import cache_root, download
+from gruve.data.items import SPLITS, Corpus, DataError, Item
 
 SPLIT_LISTS = Path(__file__).parent / "splits"
 
 
-def cache_root(cache_dir: Path | None = None) -> Path:
-    return Path(cache_dir or os.environ.get("GRUVE_CACHE") or Path.home() / ".cache" / "gruve")
-
-
 @dataclass
 class KnownCorpus:
+    """A corpus gruve knows: where to download it, how to verify it, how to read its labels and protocol."""
+
     name: str
     url: str
     checksum: str | None  # "sha256:<hex>" or "md5:<hex>" of the archive; None where none is published
@@ -43,6 +38,7 @@ class KnownCorpus:
     defaults: dict = field(default_factory=dict)
 
     def corpus(self, local: Path | None, cache_dir: Path | None = None) -> Corpus:
+        """The corpus read from the folder `local`, or from the cache (downloaded first) when it is None."""
         root = local if local is not None else self.fetch(cache_dir)
         if not root.is_dir():
             raise DataError(f"{root} is not a folder; {self.name}:PATH needs a local copy of {self.name}.")
@@ -52,63 +48,12 @@ class KnownCorpus:
         return Corpus(self.name, items, self.targets, self.defaults)
 
     def fetch(self, cache_dir: Path | None = None) -> Path:
-        """Download and unpack once; later calls find it in the cache."""
+        """Download, verify and unpack once into `datasets/NAME/` of the cache; later calls find it there."""
         home = cache_root(cache_dir) / "datasets" / self.name
-        root = home / self.folder
-        if (home / ".complete").exists():
-            return root
-        archive = download(self.url, home / "download" / Path(self.url).name, self.checksum)
-        extract(archive, home)
-        (home / ".complete").touch()
-        return root
-
-
-def download(url: str, dest: Path, checksum: str | None) -> Path:
-    """Fetch `url` to `dest` with a progress bar and verify its checksum (unless it is None); atomic, so a kill
-    leaves nothing half-written."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    if dest.exists() and (checksum is None or _digest(dest, checksum) == checksum):
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                          TransferSpeedColumn()) as progress:
-                task = progress.add_task(f"downloading {dest.name}", total=total)
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    progress.update(task, advance=len(chunk))
-        if checksum is not None and _digest(Path(tmp), checksum) != checksum:
-            raise DataError(f"{url} downloaded, but its checksum does not match {checksum}; try again later.")
-        os.replace(tmp, dest)
-    except OSError as error:
-        raise DataError(f"could not download {url} ({error}); download it by hand and pass NAME:PATH.") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
-
-
-def _digest(path: Path, checksum: str) -> str:
-    algorithm = checksum.split(":", 1)[0]
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return f"{algorithm}:{h.hexdigest()}"
-
-
-def extract(archive: Path, into: Path) -> None:
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            z.extractall(into)
-    else:
-        with tarfile.open(archive) as t:
-            t.extractall(into, filter="data")
-    shutil.rmtree(archive.parent, ignore_errors=True)
+        if not (home / ".complete").exists():
+            download(self.url, home / "download" / Path(self.url).name, self.checksum, into=home)
+            (home / ".complete").touch()
+        return home / self.folder
 
 
 def _read(root: Path, name: str) -> str:
@@ -120,6 +65,7 @@ def _read(root: Path, name: str) -> str:
 
 
 def _rows(root: Path, name: str) -> list[dict[str, str]]:
+    """The rows of the CSV metadata file `name` of the corpus at `root`."""
     return list(csv.DictReader(io.StringIO(_read(root, name))))
 
 
@@ -157,10 +103,9 @@ def read_esc50(root: Path) -> list[Item]:
             for row in _rows(root, "meta/esc50.csv")]
 
 
-# ESC clips are padded with digital silence (11% of ESC-10's log-mel values sat at a -100 dB floor);
-# a -70 dB floor keeps that padding from dominating the normalisation (fold 1: 83.8% -> 85.0%).
-# Half of ESC's classes are textures (rain, sea waves, fire, helicopter): mean pooling beat attention
-# in 5-fold cross-validation, and with no validation set the run length is fixed at 100 epochs.
+# ESC clips are padded with digital silence: a -70 dB floor (amin 1e-7) keeps that padding from dominating
+# the normalisation. Half of ESC's classes are textures (rain, sea waves, fire, helicopter), which mean
+# pooling suits; with no validation set the run length is fixed. docs/ has the measurements behind each.
 ESC_DEFAULTS = {
     "features": {"sr": 22050, "n_fft": 1024, "hop_length": 441, "n_mels": 64, "amin": 1e-7},
     "window": 5.0,
@@ -219,6 +164,8 @@ def _cut_silence(noise: Path, folder: Path, n: int) -> None:
     train, the next 10% valid and the last 10% test, so each split comes from its own stretch of a recording."""
     recordings = {p.stem: sf.read(p, dtype="float32") for p in sorted(noise.glob("*.wav"))}
     total = sum(len(y) for y, _ in recordings.values())
+    # A folder, not a file, so not gruve.files: the clips go to a hidden folder renamed into place once all
+    # are written, so a killed run leaves no half-cut `_silence_clips/` that a later run would take as whole.
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".silence-"))
     try:
         for stem, (y, sr) in recordings.items():

@@ -1,8 +1,10 @@
-"""Where labelled audio comes from: a class-per-folder tree, a CSV manifest, or a known corpus.
+"""Where labelled audio comes from: a class-per-folder tree, a CSV manifest, or a known corpus; and how it splits.
 
 Every source becomes a `Corpus`: a list of `Item`s, each a file with one or more
 labels (one per target: `label`, or `digit` and `speaker`, ...) and, where the
-corpus publishes one, its official split or fold.
+corpus publishes one, its official split or fold. The types live in `gruve.data.items`
+(and are importable from here); the known corpora in `gruve.data.corpora`, which this
+module imports and which imports nothing from it.
 """
 
 from __future__ import annotations
@@ -10,56 +12,19 @@ from __future__ import annotations
 import csv
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from gruve import files
 from gruve.audio import is_audio_file
-from gruve.errors import GruveError
+from gruve.data import corpora
+from gruve.data.items import SPLITS, Corpus, DataError, Item
 
-SPLITS = ("train", "valid", "test")
-
-
-class DataError(GruveError):
-    """A data source that cannot be read as labelled audio."""
-
-
-@dataclass
-class Item:
-    path: Path
-    labels: dict[str, str]
-    split: str | None = None
-    fold: int | None = None
-
-
-@dataclass
-class Corpus:
-    name: str
-    items: list[Item]
-    targets: list[str]  # the first is the default
-    defaults: dict = field(default_factory=dict)  # model and feature defaults that suit this corpus
-
-    def target(self, name: str | None) -> str:
-        name = name or self.targets[0]
-        if name not in self.targets:
-            raise DataError(f"{self.name} has no target {name!r}; it has: {', '.join(self.targets)}.")
-        return name
-
-    def labels(self, target: str) -> list[str]:
-        return sorted({item.labels[target] for item in self.items if item.labels.get(target)}, key=_natural)
-
-    @property
-    def folds(self) -> list[int]:
-        return sorted({item.fold for item in self.items if item.fold is not None})
-
-
-def _natural(label: str):
-    return (0, int(label), "") if label.isdigit() else (1, 0, label)
+__all__ = ["SPLITS", "Corpus", "DataError", "Item", "from_folder", "from_manifest", "resolve", "split",
+           "write_split"]
 
 
 def resolve(spec: str, cache_dir: Path | None = None) -> Corpus:
     """DATA as the CLI takes it: a folder, a CSV manifest, or `NAME[:PATH]` of a known corpus."""
-    from gruve.data import corpora
-
     name, _, local = spec.partition(":")
     if name.lower() in corpora.KNOWN:
         return corpora.KNOWN[name.lower()].corpus(Path(local) if local else None, cache_dir)
@@ -155,9 +120,6 @@ def _stratified(items: list[Item], target: str, fraction: float, seed: int) -> t
 
 
 def write_split(parts: dict[str, list[Item]], target: str, path: Path) -> None:
-    """Save a split as a manifest, so a random split can be reused and audited."""
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", target, "split"])
-        for name, items in parts.items():
-            writer.writerows([str(i.path), i.labels[target], name] for i in items)
+    """Save a split as a manifest (atomically), so a random split can be reused and audited."""
+    files.write_csv(path, ["path", target, "split"],
+                    ([str(i.path), i.labels[target], name] for name, items in parts.items() for i in items))

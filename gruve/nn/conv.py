@@ -42,9 +42,10 @@ class ConvFrontEnd(nn.Module):
         return lengths.clamp(min=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`x (batch, n_mels, time)` to frames `(batch, time // stride, output_size)`, each seeing only the past."""
         if x.shape[-1] < self.stride:  # too short for one output frame: pad with the mean (zero)
             x = F.pad(x, (0, self.stride - x.shape[-1]))
-        x = x.unsqueeze(1)
+        x = x.unsqueeze(1)  # (batch, 1, n_mels, time): one input channel
         for block in self.blocks:
             x = self._block(block, F.pad(x, (2, 0)))  # two frames of the past for a kernel 3 wide: causal
         return self._frames(x)

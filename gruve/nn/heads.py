@@ -28,10 +28,12 @@ class BernoulliHead(nn.Module):
 
     def sample(self, context: torch.Tensor, temperature: float | torch.Tensor = 1.0,
                generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """A draw `(N, D)` in {0, 1} for `context (N, C)`: unit d is on where `noise[:, d]` is below its probability."""
         noise = _uniform(context, self.logits.out_features, generator) if noise is None else noise
         return (noise < torch.sigmoid(self.logits(context) / temperature)).float()
 
     def mode(self, context: torch.Tensor) -> torch.Tensor:
+        """The most likely vector `(N, D)`: each unit on where its probability is above one half."""
         return (self.logits(context) > 0).float()
 
 
@@ -48,8 +50,8 @@ class NadeHead(nn.Module):
         self.size, self.hidden_size = size, hidden_size
         self.visible_bias = nn.Linear(context_size, size)  # b, from the context
         self.hidden_bias = nn.Linear(context_size, hidden_size)  # c, from the context
-        # Scaled like nn.Linear's by fan-in: a small-random start (0.01) left the units blind to each other
-        # for tens of epochs, because the gradient of each weight passes through the other.
+        # Scaled like nn.Linear's by fan-in: a small random start (0.01) left the units blind to each other
+        # for many epochs, because the gradient of each weight passes through the other.
         self.W = nn.Parameter(torch.randn(size, hidden_size) / size ** 0.5)  # input weights, one row per unit
         self.V = nn.Parameter(torch.randn(size, hidden_size) / hidden_size ** 0.5)  # output weights, one per unit
 
@@ -61,6 +63,7 @@ class NadeHead(nn.Module):
         return self.visible_bias(context) + (h * self.V).sum(-1)
 
     def log_prob(self, context: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """`context (N, C)`, `v (N, D)` in {0, 1}; the exact log-likelihood of each row, `(N,)`."""
         return -F.binary_cross_entropy_with_logits(self.logits(context, v), v, reduction="none").sum(-1)
 
     def _decode(self, context: torch.Tensor, choose) -> torch.Tensor:
@@ -75,6 +78,7 @@ class NadeHead(nn.Module):
     @torch.no_grad()
     def sample(self, context: torch.Tensor, temperature: float | torch.Tensor = 1.0,
                generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """A draw `(N, D)` for `context (N, C)`, unit by unit, each given the units drawn before it."""
         noise = _uniform(context, self.size, generator) if noise is None else noise
         return self._decode(context, lambda d, logit: (noise[:, d] < torch.sigmoid(logit / temperature)).float())
 
@@ -104,14 +108,14 @@ class SampleHead(nn.Module):
 
     KINDS = ("mulaw", "dual")
 
-    def __init__(self, context_size: int, size: int, kind: str = "mulaw"):
+    def __init__(self, context_size: int, hidden_size: int, kind: str = "mulaw"):
         super().__init__()
         if kind not in self.KINDS:
             raise ValueError(f"unknown sample output {kind!r}; choose one of {', '.join(self.KINDS)}")
         self.kind, self.parts = kind, 2 if kind == "dual" else 1
-        self.hidden = nn.ModuleList(nn.Linear(context_size, size) for _ in range(self.parts))
-        self.out = nn.ModuleList(nn.Linear(size, LEVELS) for _ in range(self.parts))
-        self.coarse_now = nn.Embedding(LEVELS, size) if kind == "dual" else None
+        self.hidden = nn.ModuleList(nn.Linear(context_size, hidden_size) for _ in range(self.parts))
+        self.out = nn.ModuleList(nn.Linear(hidden_size, LEVELS) for _ in range(self.parts))
+        self.coarse_now = nn.Embedding(LEVELS, hidden_size) if kind == "dual" else None
 
     def logits(self, context: torch.Tensor, part: int, coarse: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of `part` (0: coarse or mu-law; 1: fine, given this sample's `coarse` byte)."""

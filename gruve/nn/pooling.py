@@ -15,12 +15,15 @@ def frame_mask(lengths: torch.Tensor | None, num_frames: int, batch: int, device
 
 
 class MeanPool(nn.Module):
+    """The mean of the real frames: every frame counts the same (it suits textures, where no frame stands out)."""
+
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """Every frame weighs the same: the mean is a softmax pooling over equal scores."""
         return x.new_zeros(x.shape[:-1])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        weights = mask.to(x.dtype).unsqueeze(-1)
+        """`x (batch, time, features)`, `mask (batch, time)` True on real frames; returns `(batch, features)`."""
+        weights = mask.to(x.dtype).unsqueeze(-1)  # (batch, time, 1)
         return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
@@ -32,9 +35,11 @@ class AttentionPool(nn.Module):
         self.score = nn.Linear(size, 1)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """How much each frame of `x (batch, time, features)` counts, before the softmax: `(batch, time)`."""
         return self.score(x).squeeze(-1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`x (batch, time, features)`, `mask (batch, time)` True on real frames; returns `(batch, features)`."""
         scores = self.scores(x).masked_fill(~mask, float("-inf"))
         return (torch.softmax(scores, dim=1).unsqueeze(-1) * x).sum(1)
 

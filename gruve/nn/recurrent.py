@@ -49,7 +49,7 @@ class RecurrentStack(nn.Module):
             raise ValueError("a bidirectional recurrent layer needs the whole sequence and cannot step")
         rnn = self.rnn
         if _can_fuse(rnn, x):
-            from gruve.nn.fused import fused_gru  # numba loads in 0.4 s: only when stepping
+            from gruve.nn.fused import fused_gru  # importing numba is slow: only when stepping
 
             y, h = fused_gru(rnn).scan(x.numpy(), None if state is None else state.numpy())
             return torch.from_numpy(y), torch.from_numpy(h)

@@ -1,11 +1,8 @@
-"""Known corpora: each reader on a tiny fake copy of the corpus's layout, checksummed downloads over file://, and
-the real ESC-10 and FSDD copies where the shared data sets are at hand."""
+"""Known corpora: each reader on a tiny fake copy of the corpus's layout, and the real ESC-10 and FSDD copies where
+the shared data sets are at hand (downloads are in test_downloads.py)."""
 
 import csv
-import dataclasses
-import hashlib
 import os
-import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gruve.data.corpora import KNOWN, download
+from gruve.data.corpora import KNOWN
 from gruve.data.sources import DataError, split
 
 RNG = np.random.default_rng(0)
@@ -159,51 +156,10 @@ def test_the_shipped_gtzan_lists_are_the_published_443_197_290():
     assert lists["train"][0] == "blues/blues.00029.wav"
 
 
-# --- download(): checksums over file:// -----------------------------------------------------------
-
-def test_download_verifies_the_checksum(tmp_path):
-    source = tmp_path / "archive.bin"
-    source.write_bytes(b"gruve" * 1000)
-    good = "sha256:" + hashlib.sha256(source.read_bytes()).hexdigest()
-    dest = download(source.as_uri(), tmp_path / "cache" / "archive.bin", good)
-    assert dest.read_bytes() == source.read_bytes()
-    md5 = "md5:" + hashlib.md5(source.read_bytes()).hexdigest()
-    assert download(source.as_uri(), tmp_path / "md5" / "archive.bin", md5).exists()
-
-
-def test_a_checksum_mismatch_is_a_data_error_and_leaves_nothing(tmp_path):
-    source = tmp_path / "archive.bin"
-    source.write_bytes(b"gruve" * 1000)
-    dest = tmp_path / "cache" / "archive.bin"
-    with pytest.raises(DataError, match="checksum does not match"):
-        download(source.as_uri(), dest, "sha256:" + "0" * 64)
-    assert list(dest.parent.iterdir()) == []
-
-
-def test_no_checksum_skips_verification(tmp_path):
-    source = tmp_path / "archive.bin"
-    source.write_bytes(b"gruve")
-    assert download(source.as_uri(), tmp_path / "cache" / "archive.bin", None).read_bytes() == b"gruve"
-
-
-def test_fetch_downloads_verifies_and_unpacks_once(tmp_path):
-    esc50(tmp_path / "src" / "ESC-50-master")
-    archive = tmp_path / "master.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        for path in (tmp_path / "src").rglob("*"):
-            z.write(path, path.relative_to(tmp_path / "src"))
-    checksum = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
-    known = dataclasses.replace(KNOWN["esc50"], url=archive.as_uri(), checksum=checksum)
-    corpus = known.corpus(None, cache_dir=tmp_path / "cache")
-    assert len(corpus.items) == 4 and corpus.folds == [1, 2, 4, 5]
-    archive.unlink()  # a second call reads the cache and downloads nothing
-    assert len(known.corpus(None, cache_dir=tmp_path / "cache").items) == 4
-
-
 # --- the real copies, where the shared data sets are at hand ----------------------------------------
 
 def shared_datasets() -> Path:
-    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
     path = Path(os.environ.get("GRUVE_DATASETS") or default)
     if not path.is_dir():
         pytest.skip("no shared data sets (set GRUVE_DATASETS)")
