@@ -8,7 +8,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from gruve.listen.train import ListenOptions, train
+from gruve.listen import ListenOptions, train
 from gruve.training import TrainOptions
 
 
@@ -23,8 +23,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for cell in args.cells.split(","):
-            options = ListenOptions(args.data, args.target, architecture=cell, hidden_size=args.hidden)
-            result = train(options, TrainOptions(Path(tmp) / cell, max_epochs=args.epochs, patience=0,
+            options = ListenOptions(data=args.data, target=args.target, architecture=cell, hidden_size=args.hidden)
+            result = train(options, TrainOptions(out=Path(tmp) / cell, max_epochs=args.epochs, patience=0,
                                                  progress=False), say=lambda *_: None)
             import gruve
 

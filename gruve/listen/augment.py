@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 import torch
 
-from gruve.nn.pooling import frame_mask
-
 from gruve.features import from_db, to_db
+from gruve.nn.pooling import frame_mask
 
 
 @dataclass
 class AugmentConfig:
+    """How much of each augmentation a training batch gets; `off()` is none at all."""
+
     gain_db: float = 6.0  # random gain in +-dB
     shift: float = 0.5  # circular time shift, up to this fraction of each clip
     mixup: float = 0.2  # Beta(alpha, alpha) for mixup; 0 turns it off
@@ -29,6 +30,7 @@ class AugmentConfig:
 
     @classmethod
     def off(cls) -> "AugmentConfig":
+        """No augmentation: every batch as it is."""
         return cls(gain_db=0, shift=0, mixup=0, noise=0, freq_masks=0, time_masks=0)
 
 

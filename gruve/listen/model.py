@@ -1,20 +1,24 @@
-"""The audio classifier: waveform in, class scores out, features and normalisation inside.
+"""The audio classifier: waveform in, class scores out, features and normalisation inside; and its
+streaming form, the same network cut into chunks with its state passed in and out.
 
 Plain torch (no Lightning), so loading a model and predicting starts fast.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gruve import audio
-from gruve.features import FeatureConfig, LogMel
-from gruve.nn import AttentionPool, ConvFrontEnd, MeanPool, RecurrentStack, frame_mask
+from gruve.errors import GruveError, check
+from gruve.features import FeatureConfig, LogMel, to_db
+from gruve.nn import AttentionPool, ConvFrontEnd, MeanPool, RecurrentStack, frame_mask, running_pool
 
 ARCHITECTURES = {  # name: (recurrent cell, bidirectional, conv front end)
     "gru": ("gru", False, False),
@@ -24,10 +28,14 @@ ARCHITECTURES = {  # name: (recurrent cell, bidirectional, conv front end)
     "rnn": ("rnn", False, False),
 }
 POOLINGS = ("mean", "attention")
+NEGATIVE = -1e30  # where the running maximum of pooling scores starts in a stream: finite, for ONNX inputs
 
 
 @dataclass
 class ClassifierConfig:
+    """Everything that defines a classifier's network: its labels, features, architecture and sizes.
+    Stored in every bundle, so a model file rebuilds the network it was trained as."""
+
     labels: list[str]
     features: FeatureConfig = field(default_factory=FeatureConfig)
     architecture: str = "crnn"
@@ -43,16 +51,17 @@ class ClassifierConfig:
         if isinstance(self.features, dict):
             self.features = FeatureConfig(**self.features)
         self.conv_channels, self.conv_time_pool = tuple(self.conv_channels), tuple(self.conv_time_pool)
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown model {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        check(self.architecture in ARCHITECTURES, "architecture",
+              f"{{architecture}} {self.architecture} is not one of {', '.join(ARCHITECTURES)}.")
+        check(self.pooling in POOLINGS, "pooling", f"{{pooling}} {self.pooling} is not one of {', '.join(POOLINGS)}.")
 
     def to_dict(self) -> dict:
+        """The config as plain JSON-ready values, as a bundle stores it."""
         return asdict(self)
 
     @property
     def window_frames(self) -> int:
+        """Log-mel frames in one window of `window` seconds."""
         return self.features.num_frames(int(round(self.window * self.features.sr)))
 
 
@@ -66,11 +75,18 @@ class Prediction:
 
     @property
     def label(self) -> str:
+        """The most likely label."""
         return self.top[0][0]
 
     @property
     def probability(self) -> float:
+        """The most likely label's probability."""
         return self.top[0][1]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the path, the top labels and the timeline as lists of named fields."""
+        return {"path": self.path, "top": [{"label": label, "probability": value} for label, value in self.top],
+                "timeline": [dict(zip(("start", "end", "label", "probability"), row)) for row in self.timeline]}
 
 
 class AudioClassifier(nn.Module):
@@ -98,10 +114,20 @@ class AudioClassifier(nn.Module):
 
     @classmethod
     def from_meta(cls, meta: dict) -> "AudioClassifier":
+        """An untrained network of the shape a bundle's metadata describes (its weights are loaded after)."""
         return cls(ClassifierConfig(**meta["config"]))
+
+    @staticmethod
+    def describe(meta: dict) -> tuple[str, str]:
+        """What a bundle's model is and its headline test score, for `gruve models`."""
+        labels, metrics = meta["config"]["labels"], meta.get("metrics", {})
+        what = f"{len(labels)} labels: {', '.join(labels[:4])}{'…' if len(labels) > 4 else ''}"
+        score = f"accuracy {metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else "-"
+        return what, score
 
     @property
     def labels(self) -> list[str]:
+        """The class names, in the order of the model's outputs."""
         return self.config.labels
 
     def set_normalisation(self, features: list[np.ndarray]) -> None:
@@ -155,9 +181,8 @@ class AudioClassifier(nn.Module):
 
     def onnx_graphs(self) -> list:
         """What `gruve export` writes: the classifier (waveform in, probabilities out) and, for models that
-        can stream, the streaming step with its state in and out (see `gruve.listen.stream`)."""
+        can stream, the streaming step with its state in and out (see `StreamingClassifier`)."""
         from gruve.export import Graph
-        from gruve.listen.stream import StreamingClassifier
 
         sr = self.config.features.sr
         meta = {"labels": self.labels, "features": self.config.features.to_dict(),
@@ -209,4 +234,76 @@ class _Probabilities(nn.Module):
         self.model = model
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """Class probabilities `(batch, classes)` for waveforms `y` `(batch, samples)`."""
         return torch.softmax(self.model(y), dim=-1)
+
+
+class StreamingClassifier(nn.Module):
+    """`forward(samples, *state)`: `samples (batch, k * chunk)` are the next audio samples; returns each new
+    recurrent frame's class probabilities `(batch, k, classes)` followed by the new state.
+
+    The state starts as `initial_state()`, except its first tensor, which holds the last `n_fft - hop_length`
+    samples: the stream starts with `n_fft // 2` zeros there (the centre padding of `LogMel`) followed by the
+    first samples of the audio. Frame `t` after a start gets what `AudioClassifier.classify` gives for the
+    log-mel frames up to `t` (a test holds them within 1e-5).
+    """
+
+    def __init__(self, model: AudioClassifier):
+        super().__init__()
+        if model.recurrent.bidirectional:
+            raise GruveError(f"a {model.config.architecture} model reads each clip backwards as well as forwards, "
+                             "so it needs the whole clip before it can answer and cannot stream; gru, crnn, lstm "
+                             "and rnn models can.")
+        features = model.config.features
+        if features.n_fft < features.hop_length:
+            raise GruveError("streaming needs n_fft at least as long as hop_length.")
+        self.model = model
+        self.frontend = _fold_batch_norm(model.frontend) if model.frontend is not None else None
+        self.stride = model.frontend.stride if model.frontend is not None else 1
+        self.chunk = features.hop_length * self.stride  # samples per recurrent frame
+        self.tail = features.n_fft - features.hop_length
+        self.recurrent_states = 2 if model.recurrent.cell == "lstm" else 1
+
+    def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
+        """The state before the first frame, for `batch` streams (its audio tail is zeros: see the class)."""
+        model = self.model
+        rnn = model.recurrent.rnn
+        conv = model.frontend.initial_context(batch) if model.frontend is not None else []
+        recurrent = [torch.zeros(rnn.num_layers, batch, rnn.hidden_size) for _ in range(self.recurrent_states)]
+        size = model.recurrent.output_size
+        pool = [torch.full((batch, 1), NEGATIVE), torch.zeros(batch, 1), torch.zeros(batch, size)]
+        return [torch.zeros(batch, self.tail), *conv, *recurrent, *pool]
+
+    def state_names(self) -> list[str]:
+        """The name of each state tensor, in order: the ONNX graph's input names."""
+        conv = len(self.model.frontend.blocks) if self.model.frontend is not None else 0
+        recurrent = ["hidden", "cell"][: self.recurrent_states]
+        return ["tail", *(f"conv{i}" for i in range(conv)), *recurrent, "pool_max", "pool_sum", "pool_weighted"]
+
+    def forward(self, samples: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The next chunks of samples and the state in; each new frame's probabilities and the new state out."""
+        model, features = self.model, self.model.config.features
+        split = len(state) - 3 - self.recurrent_states
+        tail, conv, recurrent, pool = state[0], list(state[1:split]), state[split:-3], state[-3:]
+        audio = torch.cat([tail, samples], dim=1)
+        db = to_db(model.features.uncentred_power(audio), features.amin)
+        x = (db - model.feature_mean[:, None]) / model.feature_std[:, None]
+        if self.frontend is not None:
+            x, conv = self.frontend.scan(x, conv)
+        else:
+            x = x.transpose(1, 2)
+        h, recurrent = model.recurrent.scan(x, recurrent if self.recurrent_states == 2 else recurrent[0])
+        pooled, pool = running_pool(model.pool.scores(h), h, tuple(pool))
+        recurrent = list(recurrent) if self.recurrent_states == 2 else [recurrent]
+        return (torch.softmax(model.head(pooled), dim=-1), audio[:, audio.shape[1] - self.tail:],
+                *conv, *recurrent, *pool)
+
+
+def _fold_batch_norm(frontend: ConvFrontEnd) -> ConvFrontEnd:
+    """A copy of an eval-mode front end with each batch norm folded into its convolution: the same numbers,
+    three fewer operations per chunk."""
+    folded = copy.deepcopy(frontend).eval()
+    for block in folded.blocks:
+        block["conv"] = fuse_conv_bn_eval(block["conv"], block["norm"])
+        block["norm"] = nn.Identity()
+    return folded

@@ -7,28 +7,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import ROOT, run_cli, tone
+from conftest import ROOT, make_classifier as make, run_cli, tone
 from gruve import audio, bundle
-from gruve.features import FeatureConfig
-from gruve.listen.model import AudioClassifier, ClassifierConfig
-from gruve.listen.stream import Stream
+from gruve.listen.model import AudioClassifier
+from gruve.listen.streaming import Stream
 
-FEATURES = FeatureConfig(sr=8000, n_fft=256, hop_length=80, n_mels=32)
 DIGITS = sorted((ROOT / "examples" / "digits").glob("*.wav"))
-
-
-def make(architecture: str, pooling: str = "attention") -> AudioClassifier:
-    """A small untrained model with non-trivial normalisation and batch-norm statistics."""
-    torch.manual_seed(0)
-    model = AudioClassifier(ClassifierConfig(["a", "b", "c"], FEATURES, architecture, 16, 2, pooling,
-                                             conv_channels=(4, 8), conv_time_pool=(2, 2), window=0.5))
-    model.feature_mean.fill_(-40.0)
-    model.feature_std.fill_(15.0)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    return model.eval()
 
 
 def streamed(model: AudioClassifier, y: np.ndarray, seed: int = 0) -> tuple[np.ndarray, list]:

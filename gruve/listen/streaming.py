@@ -1,98 +1,28 @@
-"""Streaming classification: audio in as it arrives, class probabilities out after every recurrent frame.
+"""Streaming classification: audio in as it arrives, an event out at the end of every segment.
 
-`StreamingClassifier` is an `AudioClassifier`'s forward pass cut into chunks, with all of its state (the
-last samples, the conv front end's past frames, the recurrent state, the running pooling) passed in and
-out explicitly; it is plain tensor code, so it is also the streaming graph that `gruve export` writes.
-`Stream` feeds it blocks of any size, cuts the stream into segments of the model's window (as `predict`
-cuts a long recording), and reports an event at the end of each segment.
+`Stream` feeds an `AudioClassifier`'s streaming form (`gruve.listen.model.StreamingClassifier`, the
+forward pass cut into chunks with its state passed in and out) blocks of any size, cuts the stream into
+segments of the model's window (as `predict` cuts a long recording), and reports an event at the end of
+each segment. `stream` is the verb behind `gruve listen stream`: a source (a file, raw PCM on standard
+input, or the microphone) in, events out as they happen.
 """
 
 from __future__ import annotations
 
-import copy
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from gruve.errors import GruveError
-from gruve.features import to_db
-from gruve.listen.model import AudioClassifier
-from gruve.nn import ConvFrontEnd, running_pool
+from gruve.errors import GruveError, check
+from gruve.listen.model import NEGATIVE, AudioClassifier, StreamingClassifier
 
-NEGATIVE = -1e30  # where the running maximum of pooling scores starts: finite, for ONNX inputs
-
-
-class StreamingClassifier(nn.Module):
-    """`forward(samples, *state)`: `samples (batch, k * chunk)` are the next audio samples; returns each new
-    recurrent frame's class probabilities `(batch, k, classes)` followed by the new state.
-
-    The state starts as `initial_state()`, except its first tensor, which holds the last `n_fft - hop_length`
-    samples: the stream starts with `n_fft // 2` zeros there (the centre padding of `LogMel`) followed by the
-    first samples of the audio. Frame `t` after a start gets what `AudioClassifier.classify` gives for the
-    log-mel frames up to `t` (a test holds them within 1e-5).
-    """
-
-    def __init__(self, model: AudioClassifier):
-        super().__init__()
-        if model.recurrent.bidirectional:
-            raise GruveError(f"a {model.config.architecture} model reads each clip backwards as well as forwards, "
-                             "so it needs the whole clip before it can answer and cannot stream; gru, crnn, lstm "
-                             "and rnn models can.")
-        features = model.config.features
-        if features.n_fft < features.hop_length:
-            raise GruveError("streaming needs n_fft at least as long as hop_length.")
-        self.model = model
-        self.frontend = _fold_batch_norm(model.frontend) if model.frontend is not None else None
-        self.stride = model.frontend.stride if model.frontend is not None else 1
-        self.chunk = features.hop_length * self.stride  # samples per recurrent frame
-        self.tail = features.n_fft - features.hop_length
-        self.recurrent_states = 2 if model.recurrent.cell == "lstm" else 1
-
-    def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
-        model = self.model
-        rnn = model.recurrent.rnn
-        conv = model.frontend.initial_context(batch) if model.frontend is not None else []
-        recurrent = [torch.zeros(rnn.num_layers, batch, rnn.hidden_size) for _ in range(self.recurrent_states)]
-        size = model.recurrent.output_size
-        pool = [torch.full((batch, 1), NEGATIVE), torch.zeros(batch, 1), torch.zeros(batch, size)]
-        return [torch.zeros(batch, self.tail), *conv, *recurrent, *pool]
-
-    def state_names(self) -> list[str]:
-        conv = len(self.model.frontend.blocks) if self.model.frontend is not None else 0
-        recurrent = ["hidden", "cell"][: self.recurrent_states]
-        return ["tail", *(f"conv{i}" for i in range(conv)), *recurrent, "pool_max", "pool_sum", "pool_weighted"]
-
-    def forward(self, samples: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        model, features = self.model, self.model.config.features
-        split = len(state) - 3 - self.recurrent_states
-        tail, conv, recurrent, pool = state[0], list(state[1:split]), state[split:-3], state[-3:]
-        audio = torch.cat([tail, samples], dim=1)
-        db = to_db(model.features.uncentred_power(audio), features.amin)
-        x = (db - model.feature_mean[:, None]) / model.feature_std[:, None]
-        if self.frontend is not None:
-            x, conv = self.frontend.scan(x, conv)
-        else:
-            x = x.transpose(1, 2)
-        h, recurrent = model.recurrent.scan(x, recurrent if self.recurrent_states == 2 else recurrent[0])
-        pooled, pool = running_pool(model.pool.scores(h), h, tuple(pool))
-        recurrent = list(recurrent) if self.recurrent_states == 2 else [recurrent]
-        return (torch.softmax(model.head(pooled), dim=-1), audio[:, audio.shape[1] - self.tail:],
-                *conv, *recurrent, *pool)
-
-
-def _fold_batch_norm(frontend: ConvFrontEnd) -> ConvFrontEnd:
-    """A copy of an eval-mode front end with each batch norm folded into its convolution: the same numbers,
-    three fewer operations per chunk (a quarter of a small model's streaming time)."""
-    folded = copy.deepcopy(frontend).eval()
-    for block in folded.blocks:
-        block["conv"] = fuse_conv_bn_eval(block["conv"], block["norm"])
-        block["norm"] = nn.Identity()
-    return folded
+__all__ = ["NEGATIVE", "Event", "Stream", "StreamOptions", "StreamRun", "events", "stream", "source_blocks",
+           "raw_pcm_blocks", "microphone_blocks"]
 
 
 @dataclass
@@ -105,6 +35,7 @@ class Event:
     probability: float
 
     def to_dict(self) -> dict:
+        """JSON-ready: start, end, label, probability."""
         return asdict(self)
 
 
@@ -217,3 +148,81 @@ def events(model: AudioClassifier, blocks: Iterable[np.ndarray], threshold: floa
     for block in blocks:
         yield from stream.feed(block)
     yield from stream.close()
+
+
+def source_blocks(source: str, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
+    """Blocks of audio at `sr` from `source`: "mic" (the default microphone), "-" (raw PCM on standard
+    input) or an audio file."""
+    if source == "mic":
+        return microphone_blocks(sr, block_seconds)
+    if source == "-":
+        return raw_pcm_blocks(sr, block_seconds)
+    from gruve.audio import blocks
+
+    return blocks(source, sr, block_seconds)
+
+
+@dataclass(kw_only=True)
+class StreamOptions:
+    """How to stream: where the audio comes from, how much is read per update, and which events count."""
+
+    source: str = "mic"  # an audio file, "-" for raw signed 16-bit mono PCM on standard input, or "mic"
+    hop_ms: float = 250.0  # milliseconds of audio read per update (the model still steps every recurrent frame)
+    threshold: float = 0.5  # report an event only when its top probability reaches this
+
+    def __post_init__(self):
+        check(self.hop_ms > 0, "hop_ms", f"{{hop_ms}} must be more than 0 (got {self.hop_ms}).")
+        check(0 <= self.threshold <= 1, "threshold", f"{{threshold}} must be between 0 and 1 (got {self.threshold}).")
+
+
+class StreamRun:
+    """The events of one stream, as they happen (iterate over it); afterwards, how much audio it read and
+    how long that took."""
+
+    def __init__(self, model: AudioClassifier, options: StreamOptions):
+        self.model, self.options = model, options
+        self.sr = model.config.features.sr
+        self.samples = 0  # audio samples read so far
+        self.elapsed = 0.0  # seconds spent on them
+
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of audio read so far."""
+        return self.samples / self.sr
+
+    @property
+    def real_time_factor(self) -> float | None:
+        """Seconds of compute per second of audio (None before any audio)."""
+        return self.elapsed / self.audio_seconds if self.samples else None
+
+    def __iter__(self) -> Iterator[Event]:
+        from gruve.nn.fused import compile_kernels
+
+        blocks = source_blocks(self.options.source, self.sr, self.options.hop_ms / 1000)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a stream's operations are small: threads cost more than they give
+        try:
+            compile_kernels()  # numba loads its compiled GRU kernel before the clock starts
+            start = time.perf_counter()
+            for event in events(self.model, self._counted(blocks), self.options.threshold):
+                self.elapsed = time.perf_counter() - start
+                yield event
+            self.elapsed = time.perf_counter() - start
+        finally:
+            torch.set_num_threads(threads)
+
+    def _counted(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            self.samples += len(block)
+            yield block
+
+
+def stream(model: str | Path | AudioClassifier, options: StreamOptions | None = None) -> StreamRun:
+    """Classify audio as it arrives from `options.source` with `model` (a name, a bundle or a loaded
+    classifier): iterate over the result for the events, each as soon as its segment ends."""
+    from gruve import bundle
+
+    options = options or StreamOptions()
+    classifier = model if isinstance(model, AudioClassifier) else bundle.load(model, task="listen")
+    StreamingClassifier(classifier)  # a model that cannot stream says so now, before any audio is read
+    return StreamRun(classifier, options)

@@ -1,12 +1,11 @@
-"""Training audio classifiers: the LightningModule, the data it reads, and cross-validation."""
+"""Training audio classifiers: what to train (`ListenOptions`), the LightningModule, the data it reads,
+and cross-validation."""
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import lightning as L
@@ -16,37 +15,63 @@ import torch.nn.functional as F
 import torchmetrics
 from torch.utils.data import DataLoader, Dataset
 
-from gruve import audio, bundle
+from gruve import audio, files, training
 from gruve.data.cache import FeatureCache
 from gruve.data.sources import DataError, resolve, split, write_split
+from gruve.errors import OptionError, check
 from gruve.features import FeatureConfig
 from gruve.listen.augment import AugmentConfig, augment
-from gruve.listen.evaluate import classification_report, clip_probabilities
-from gruve.listen.model import AudioClassifier, ClassifierConfig
-from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
+from gruve.listen.evaluation import classification_report, clip_probabilities
+from gruve.listen.model import ARCHITECTURES, POOLINGS, AudioClassifier, ClassifierConfig
+from gruve.training import TrainOptions
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ListenOptions:
-    """What to train: data, target and model; everything has a default that gives a good model."""
+    """What to train: data, target and model; everything but `data` has a default that gives a good model.
+    How long and where is `TrainOptions`' business."""
 
-    data: str
-    target: str | None = None
-    architecture: str = "crnn"
-    hidden_size: int = 128
+    data: str  # a class-per-folder tree, a CSV manifest, or a known corpus NAME[:PATH]
+    target: str | None = None  # which label to learn (default: the corpus's first)
+    architecture: str = "crnn"  # one of ARCHITECTURES
+    hidden_size: int = 128  # recurrent units per layer (and direction)
     num_layers: int = 2
-    pooling: str | None = None  # default: the corpus's, else attention
+    pooling: str | None = None  # how frames become one vector, attention or mean (default: the corpus's, else attention)
     dropout: float = 0.2
-    window: float | None = None
-    features: dict = field(default_factory=dict)
+    window: float | None = None  # seconds the model sees at once (default: the corpus's, else from the data)
+    features: dict = field(default_factory=dict)  # FeatureConfig fields over the corpus's defaults
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 3e-3  # peak learning rate, after a linear warm-up and before a cosine decay
     weight_decay: float = 1e-2
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    noise: str | None = None  # a folder of background sounds, or "white" / "pink"
-    test_fold: int | None = None
-    strict: bool = False
-    cache_dir: Path | None = None
+    augment: bool = True  # SpecAugment, mixup, gain and time shift while training
+    mixup: float = 0.2  # Beta(alpha, alpha) of mixup (0 turns it off)
+    noise: str | None = None  # add background noise: a folder of recordings, "white" or "pink"
+    test_fold: int | None = None  # for fold corpora: the fold held out as test (default: the first)
+    strict: bool = False  # stop at the first unreadable file instead of skipping it
+    cache_dir: Path | None = None  # cache for downloads and features
+
+    def __post_init__(self):
+        self.data = str(self.data)
+        self.cache_dir = None if self.cache_dir is None else Path(self.cache_dir)
+        check(self.architecture in ARCHITECTURES, "architecture",
+              f"{{architecture}} {self.architecture} is not one of {', '.join(ARCHITECTURES)}.")
+        check(self.pooling is None or self.pooling in POOLINGS, "pooling",
+              f"{{pooling}} {self.pooling} is not one of {', '.join(sorted(POOLINGS))}.")
+        for name in ("batch_size", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            check(value >= 1, name, f"{{{name}}} must be at least 1 (got {value}).")
+        check(self.lr > 0, "lr", f"{{lr}} must be more than 0 (got {self.lr}).")
+        check(self.weight_decay >= 0, "weight_decay", f"{{weight_decay}} must be 0 or more (got {self.weight_decay}).")
+        check(0 <= self.dropout < 1, "dropout", f"{{dropout}} must be at least 0 and below 1 (got {self.dropout}).")
+        check(self.mixup >= 0, "mixup", f"{{mixup}} must be 0 (off) or more (got {self.mixup}).")
+        check(self.window is None or self.window > 0, "window", f"{{window}} must be more than 0 seconds (got {self.window}).")
+
+    def augment_config(self) -> AugmentConfig:
+        """The augmentation these options ask for: the defaults with `mixup`, noise half the time when
+        there is `noise`; nothing at all without `augment`."""
+        if not self.augment:
+            return AugmentConfig.off()
+        return AugmentConfig(mixup=self.mixup, noise=0.5 if self.noise else 0.0)
 
 
 class Clips(Dataset):
@@ -68,6 +93,9 @@ class Clips(Dataset):
 
 
 def collate(floor: float):
+    """A DataLoader's `collate_fn` that pads clips of different lengths with `floor` (silence, in dB) and
+    returns `(features, lengths in frames, labels)`."""
+
     def pad(batch):
         lengths = torch.tensor([f.shape[1] for f, _ in batch])
         features = torch.full((len(batch), batch[0][0].shape[0], int(lengths.max())), floor)
@@ -78,17 +106,21 @@ def collate(floor: float):
 
 
 class ListenTask(L.LightningModule):
+    """How a classifier learns: cross-entropy on augmented (possibly mixed, so soft) targets, AdamW with a
+    warm-up and cosine schedule; validation loss and accuracy each epoch."""
+
     def __init__(self, model: AudioClassifier, options: ListenOptions, noise_bank: torch.Tensor | None = None):
         super().__init__()
-        self.model, self.options = model, options
+        self.model, self.options, self.augmentation = model, options, options.augment_config()
         self.register_buffer("noise_bank", noise_bank, persistent=False)
         classes = len(model.labels)
         self.val_accuracy = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
 
     def training_step(self, batch, _):
+        """Cross-entropy of an augmented batch against its (after mixup, soft) targets."""
         features, lengths, labels = batch
         targets = F.one_hot(labels, len(self.model.labels)).float()
-        features, lengths, targets = augment(features, lengths, targets, self.options.augment,
+        features, lengths, targets = augment(features, lengths, targets, self.augmentation,
                                              self.model.feature_mean, self.model.config.features.amin,
                                              self.noise_bank)
         logits = self.model.classify(features, lengths)
@@ -97,6 +129,7 @@ class ListenTask(L.LightningModule):
         return loss
 
     def validation_step(self, batch, _):
+        """Loss and accuracy of a batch as it is, without augmentation."""
         features, lengths, labels = batch
         logits = self.model.classify(features, lengths)
         self.val_accuracy(logits, labels)
@@ -104,6 +137,7 @@ class ListenTask(L.LightningModule):
         self.log("val_acc", self.val_accuracy, prog_bar=True, batch_size=len(labels))
 
     def configure_optimizers(self):
+        """AdamW at `lr` with the warm-up and cosine schedule of `_warmup_cosine`, stepped every batch."""
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.options.lr, weight_decay=self.options.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self._warmup_cosine)
         return [optimizer], [{"scheduler": schedule, "interval": "step"}]
@@ -112,7 +146,7 @@ class ListenTask(L.LightningModule):
         """Linear warm-up over the first 10% of steps, then cosine decay to zero.
 
         Read from the trainer at each step (not stored in the scheduler's state), so a run resumed
-        with more --epochs stretches its schedule instead of failing.
+        with more epochs stretches its schedule instead of failing.
         """
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = max(1, total // 10)
@@ -122,88 +156,78 @@ class ListenTask(L.LightningModule):
 
 
 def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
-    """Train one model on `options.data` and write `run.out/model.safetensors`; returns its summary."""
-    L.seed_everything(run.seed, workers=True, verbose=False)  # before the model exists: its initial weights too
+    """Train one model on `options.data` and write `run.out/model.safetensors` (with `curves.png`, and
+    `split.csv` where the split was drawn at random); returns its summary: the model's path and metrics."""
+    training.start(run)
     corpus = resolve(options.data, options.cache_dir)
     target = corpus.target(options.target)
-    if len(corpus.labels(target)) < 2:
+    labels = corpus.labels(target)
+    if len(labels) < 2:
         raise DataError(f"{options.data} has only one class of {target!r}; a classifier needs at least two.")
     parts = split(corpus, target, options.test_fold, run.seed)
     if not parts["train"]:
         raise DataError(f"{options.data} has no training items for target {target!r}.")
-    run.out.mkdir(parents=True, exist_ok=True)
     if not any(i.split or i.fold is not None for i in corpus.items):
         write_split(parts, target, run.out / "split.csv")
     feature_config = FeatureConfig(**{**corpus.defaults.get("features", {}), **options.features})
     cache = FeatureCache(feature_config, options.cache_dir)
-    labels = corpus.labels(target)
-    index = {label: i for i, label in enumerate(labels)}
-    examples, skipped = {}, []
-    for name, items in parts.items():
-        loaded, failures = cache.load(items, options.strict, f"{name} audio")
-        examples[name] = [(f, index[item.labels[target]]) for item, f in loaded]
-        skipped += failures
+    examples, skipped = _load_examples(parts, labels, target, cache, options.strict)
     _report_skipped(skipped, run.out, say)
     window = options.window or corpus.defaults.get("window") or _auto_window(examples["train"], feature_config)
-    pooling = options.pooling or corpus.defaults.get("pooling", "attention")
-    config = ClassifierConfig(labels, feature_config, options.architecture, options.hidden_size, options.num_layers,
-                              pooling, options.dropout, window=window)
+    config = ClassifierConfig(labels=labels, features=feature_config, architecture=options.architecture,
+                              hidden_size=options.hidden_size, num_layers=options.num_layers,
+                              pooling=options.pooling or corpus.defaults.get("pooling", "attention"),
+                              dropout=options.dropout, window=window)
     run = replace(run, max_epochs=run.max_epochs or corpus.defaults.get("epochs", 60))
     model = AudioClassifier(config)
     model.set_normalisation([f for f, _ in examples["train"]])
     say(f"training {config.architecture} on {corpus.name} ({target}): {len(examples['train'])} train, "
         f"{len(examples['valid'])} valid, {len(examples['test'])} test clips, {len(labels)} classes, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    noise = _noise_bank(options.noise, cache, model) if options.augment.noise else None
+    noise = _noise_bank(options.noise, cache, model) if options.augment_config().noise else None
     task = ListenTask(model, options, noise)
     floor = feature_config.floor_db
     train_loader = DataLoader(Clips(examples["train"], config.window_frames, True), options.batch_size,
                               shuffle=True, collate_fn=collate(floor), drop_last=len(examples["train"]) > options.batch_size)
     valid_loader = (DataLoader(Clips(examples["valid"], config.window_frames, False), 64, collate_fn=collate(floor))
                     if examples["valid"] else None)
-    trainer = build_trainer(run, monitor="val_loss" if valid_loader else None)
-    started = time.time()
-    trainer.fit(task, train_loader, valid_loader, ckpt_path=resume_path(run))
-    seconds = time.time() - started
-    load_best(trainer, task)
-    model.eval()
-    metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1)}
+    metrics = training.fit(task, run, train_loader, valid_loader)
     if examples["test"]:
         probs = clip_probabilities(model, [f for f, _ in examples["test"]])
         report = classification_report(labels, [y for _, y in examples["test"]], probs)
         metrics.update(test_accuracy=report["accuracy"], test_macro_f1=report["macro_f1"])
-    meta = {
-        "task": "listen",
-        "config": config.to_dict(),
-        "target": target,
-        "metrics": metrics,
-        "training": {**provenance(options.data, options, run.seed), "corpus": corpus.name,
-                     "test_fold": options.test_fold},
-    }
-    path = bundle.save(run.out / "model.safetensors", model, meta)
-    from gruve.plots import training_curves
-
-    training_curves(run.out / "metrics.csv", run.out / "curves.png")
+    meta = {"task": "listen", "config": config.to_dict(), "target": target, "metrics": metrics}
+    path = training.save_model(run, model, meta, options.data, options, corpus=corpus.name, test_fold=options.test_fold)
     return {"model": str(path), "skipped": len(skipped), **metrics}
 
 
 def cross_validate(options: ListenOptions, run: TrainOptions, say=print) -> dict:
-    """Train one model per fold (each fold the test set once) and report mean and standard deviation."""
+    """Train one model per fold (each fold the test set once, its run in `run.out/foldN`) and report mean
+    and standard deviation of the test accuracy; also written to `run.out/cross_validation.json`."""
     corpus = resolve(options.data, options.cache_dir)
     if len(corpus.folds) < 2:
-        raise DataError(f"{options.data} has no folds; --folds needs a corpus or manifest with a fold column.")
+        raise DataError(f"{options.data} has no folds; cross-validation needs a corpus or manifest with a fold column.")
     results = {}
     for fold in corpus.folds:
         say(f"fold {fold} of {len(corpus.folds)}")
-        fold_run = TrainOptions(**{**asdict(run), "out": run.out / f"fold{fold}"})
-        fold_options = ListenOptions(**{**options.__dict__, "test_fold": fold})
-        results[fold] = train(fold_options, fold_run, say)
+        results[fold] = train(replace(options, test_fold=fold), replace(run, out=run.out / f"fold{fold}"), say)
         say(f"fold {fold}: test accuracy {results[fold]['test_accuracy']:.4f}")
     accuracies = [r["test_accuracy"] for r in results.values()]
     summary = {"folds": results, "mean_accuracy": statistics.mean(accuracies),
                "std_accuracy": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0}
-    (run.out / "cross_validation.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    files.write_json(run.out / "cross_validation.json", summary)
+    return {**summary, "path": str(run.out / "cross_validation.json")}
+
+
+def _load_examples(parts: dict, labels: list[str], target: str, cache: FeatureCache, strict: bool):
+    """Each split's cached features with label indices, and the files that could not be read."""
+    index = {label: i for i, label in enumerate(labels)}
+    examples, skipped = {}, []
+    for name, items in parts.items():
+        loaded, failures = cache.load(items, strict, f"{name} audio")
+        examples[name] = [(f, index[item.labels[target]]) for item, f in loaded]
+        skipped += failures
+    return examples, skipped
 
 
 def _auto_window(train: list[tuple[np.ndarray, int]], config: FeatureConfig) -> float:
@@ -225,13 +249,15 @@ def _noise_bank(spec: str | None, cache: FeatureCache, model: AudioClassifier) -
     folder = Path(spec)
     files = sorted(p for p in folder.rglob("*") if audio.is_audio_file(p)) if folder.is_dir() else []
     if not files:
-        raise DataError(f"--noise {spec} is not 'white', 'pink' or a folder with audio files.")
+        raise OptionError("noise", f"{{noise}} {spec} is not 'white', 'pink' or a folder with audio files.")
     return torch.from_numpy(np.concatenate([cache.get(p) for p in files], axis=1))
 
 
 def _report_skipped(skipped: list[tuple[Path, str]], out: Path, say) -> None:
+    """List unreadable files in `out/skipped.txt` and say how many there were."""
     if not skipped:
         return
-    (out / "skipped.txt").write_text("".join(f"{path}\t{reason}\n" for path, reason in skipped))
+    with files.atomic_open(out / "skipped.txt") as f:
+        f.write("".join(f"{path}\t{reason}\n" for path, reason in skipped))
     say(f"skipped {len(skipped)} unreadable file(s), listed in {out / 'skipped.txt'}; the first: {skipped[0][1]}")
 

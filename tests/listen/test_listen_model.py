@@ -8,11 +8,10 @@ import torch
 import gruve
 from gruve import bundle
 from gruve.bundle import BundleError
-from gruve.features import FeatureConfig
 from gruve.listen.model import ARCHITECTURES, AudioClassifier, ClassifierConfig
-from conftest import tone
+from conftest import features_8k, tone
 
-FEATURES = FeatureConfig(sr=8000, n_fft=256, hop_length=80, n_mels=32)
+FEATURES = features_8k()
 
 
 def make(architecture="crnn", pooling="attention", window=0.5):

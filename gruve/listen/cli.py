@@ -1,0 +1,165 @@
+"""`gruve listen`: train, evaluate and use audio classifiers.
+
+Each command parses its flags into an options dataclass, calls one verb of `gruve.listen` and prints
+the result; the checks and the files are the library's. Parameter names are the options' field names,
+so an error about a field names the flag. Verbs are imported inside the commands: Lightning takes
+seconds to import, and `gruve listen predict` must start fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from gruve.cli_common import (trains, CACHE_DIR, MODEL_HELP, err, print_summary)
+from gruve.cli_common import out as console
+
+app = typer.Typer(help="Classify audio: train, evaluate and use GRU, BiGRU and CRNN classifiers.", no_args_is_help=True)
+
+DATA_HELP = ("A folder with one sub-folder per class, a CSV manifest (path,label[,fold,split,speaker]), or a known "
+             "corpus NAME[:PATH] (fsdd, esc10, esc50, urbansound8k, speechcommands-v1/v2, gtzan); without PATH "
+             "the corpus is downloaded into the cache.")
+STRICT = typer.Option(False, "--strict", help="Stop at the first unreadable file instead of skipping it.")
+
+
+@app.command("train")
+@trains("runs/listen", "the corpus's, else 60")
+def listen_train(
+    data: str = typer.Argument(..., help=DATA_HELP),
+    target: Optional[str] = typer.Option(None, help="Which label to learn, e.g. digit or speaker for fsdd; "
+                                                    "default: the corpus's first."),
+    architecture: str = typer.Option("crnn", "--model", help="gru, bigru, crnn (causal conv + GRU), or lstm / rnn "
+                                                             "to compare."),
+    folds: bool = typer.Option(False, "--folds", help="Cross-validate over the corpus's folds; report mean and std."),
+    test_fold: Optional[int] = typer.Option(None, help="For fold corpora: the fold held out as test (default the first)."),
+    batch_size: int = typer.Option(32, help="Clips per batch."),
+    lr: float = typer.Option(3e-3, help="Peak learning rate: reached by a linear warm-up over the first 10% of "
+                                        "steps, then a cosine decay to zero."),
+    hidden_size: int = typer.Option(128, "--hidden", help="Recurrent units per layer (and direction)."),
+    num_layers: int = typer.Option(2, "--layers", help="Recurrent layers."),
+    pooling: Optional[str] = typer.Option(None, help="How frames become one vector: attention or mean "
+                                                     "(default: the corpus's, else attention)."),
+    window: Optional[float] = typer.Option(None, help="Seconds the model sees at once (default: from the data)."),
+    augment: bool = typer.Option(True, help="SpecAugment, mixup, gain and time shift while training."),
+    mixup: float = typer.Option(0.2, help="Mixup Beta alpha (0 turns mixup off)."),
+    noise: Optional[str] = typer.Option(None, help="Add background noise: a folder of recordings, 'white' or 'pink'."),
+    strict: bool = STRICT,
+    cache_dir: Optional[Path] = CACHE_DIR,
+    run=None,  # the TrainOptions that @trains makes of the shared training flags
+):
+    """Train a classifier on labelled audio and save it as OUT/model.safetensors."""
+    from gruve.listen.training import ListenOptions, cross_validate, train
+
+    options = ListenOptions(data=data, target=target, architecture=architecture, hidden_size=hidden_size,
+                            num_layers=num_layers, pooling=pooling, window=window, batch_size=batch_size, lr=lr,
+                            augment=augment, mixup=mixup, noise=noise, test_fold=test_fold, strict=strict,
+                            cache_dir=cache_dir)
+    if folds:
+        summary = cross_validate(options, run, say=err.print)
+        console.print(f"cross-validation over {len(summary['folds'])} folds: accuracy "
+                      f"{summary['mean_accuracy']:.4f} ± {summary['std_accuracy']:.4f} ({summary['path']})")
+        return
+    print_summary(train(options, run, say=err.print))
+
+
+@app.command("evaluate")
+def listen_evaluate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    data: str = typer.Argument(..., help=DATA_HELP),
+    split: str = typer.Option("test", help="train, valid or test."),
+    target: Optional[str] = typer.Option(None, help="Label to score against (default: the one the model learnt)."),
+    test_fold: Optional[int] = typer.Option(None, help="For fold corpora: the test fold (default: the model's)."),
+    out: Path = typer.Option(Path("runs/evaluate"), "--out", help="Where report.json and confusion.png go."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
+    strict: bool = STRICT,
+    cache_dir: Optional[Path] = CACHE_DIR,
+):
+    """Accuracy, macro-F1, per-class precision and recall, and a confusion matrix of MODEL on DATA."""
+    from gruve.listen.evaluation import EvaluateOptions, evaluate
+
+    options = EvaluateOptions(split=split, target=target, test_fold=test_fold, out=out, strict=strict,
+                              cache_dir=cache_dir)
+    report = evaluate(model, data, options, say=err.print)
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    table = Table("class", "precision", "recall", "clips", title=f"{model} on {data} ({split}, {report['clips']} clips)")
+    for label, row in report["per_class"].items():
+        table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
+    console.print(table)
+    console.print(f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}")
+    console.print(f"report: {out / 'report.json'}   confusion matrix: {out / 'confusion.png'}", soft_wrap=True)
+
+
+@app.command("predict")
+def listen_predict(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    files: list[str] = typer.Argument(..., help="Audio files, folders (searched recursively) or globs."),
+    top_k: int = typer.Option(1, "--top-k", "-k", help="How many labels to show per file."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document with every prediction."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV rows: path, rank, label, probability."),
+):
+    """Label audio files; recordings longer than the model's window also get a timeline."""
+    from gruve.listen.prediction import PredictOptions, predict
+
+    options = PredictOptions(top_k=top_k, as_json=as_json, as_csv=as_csv)
+    result = predict(model, files, options.top_k)
+    if as_json:
+        console.print_json(json.dumps(result.to_json()))
+    elif as_csv:
+        header, rows = result.csv_rows()
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(rows)
+    elif result.predictions:
+        _print_predictions(result.predictions)
+    for failure in result.failures:
+        err.print(f"[red]skipped:[/red] {failure}", highlight=False)
+    if result.failures:
+        raise typer.Exit(1)
+
+
+@app.command("stream")
+def listen_stream(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    source: str = typer.Option("mic", "--input", "-i", help="An audio file; - for raw signed 16-bit mono PCM at the "
+                                                            "model's sample rate on standard input; or mic."),
+    hop_ms: float = typer.Option(250.0, help="Milliseconds of audio read per update (the model still steps every "
+                                             "recurrent frame, e.g. 40 ms for the digit model)."),
+    threshold: float = typer.Option(0.5, help="Report an event only when its top probability reaches this."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per event and line."),
+):
+    """Classify audio as it arrives, carrying the model's state from frame to frame. The stream is cut into
+    segments as long as the model's window, and each segment's label is printed as soon as it ends (time in
+    seconds from the start). Bidirectional models cannot stream."""
+    from gruve.listen.streaming import StreamOptions, stream
+
+    run = stream(model, StreamOptions(source=source, hop_ms=hop_ms, threshold=threshold))
+    for event in run:
+        if as_json:
+            print(json.dumps(event.to_dict()), flush=True)
+        else:
+            console.print(f"{event.start:8.2f} – {event.end:8.2f} s  {event.label}  {event.probability:.3f}",
+                          highlight=False)
+    if run.samples:
+        err.print(f"streamed {run.audio_seconds:.2f} s of audio in {run.elapsed:.2f} s "
+                  f"(real-time factor {run.real_time_factor:.4f})", highlight=False)
+
+
+def _print_predictions(predictions) -> None:
+    table = Table("file", "label", "probability")
+    for p in predictions:
+        table.add_row(p.path, *(("\n".join(lines)) for lines in zip(*[(l, f"{v:.3f}") for l, v in p.top])))
+    console.print(table)
+    for p in predictions:
+        if p.timeline:
+            timeline = Table("start", "end", "label", "probability", title=f"timeline of {p.path}")
+            for start, end, label, value in p.timeline:
+                timeline.add_row(f"{start:.2f}", f"{end:.2f}", label, f"{value:.3f}")
+            console.print(timeline)

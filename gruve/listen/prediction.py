@@ -1,0 +1,87 @@
+"""Labelling audio files with a classifier: files, folders and globs in; predictions and failures out.
+
+Plain torch (no Lightning), so `gruve listen predict` starts fast.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from gruve.errors import GruveError, check
+from gruve.listen.model import AudioClassifier, Prediction
+
+
+@dataclass(kw_only=True)
+class PredictOptions:
+    """`gruve listen predict`'s options: how many labels to give per file, and which form the command line
+    prints them in. (`predict` takes `top_k` itself, as `AudioClassifier.predict` does, and checks it here.)"""
+
+    top_k: int = 1  # labels per file, most likely first
+    as_json: bool = False  # the command line prints one JSON document
+    as_csv: bool = False  # the command line prints CSV rows: path, rank, label, probability
+
+    def __post_init__(self):
+        check(self.top_k >= 1, "top_k", f"{{top_k}} must be at least 1 (got {self.top_k}).")
+        check(not (self.as_json and self.as_csv), "as_json", "{as_json} and {as_csv} cannot both be on.")
+
+
+@dataclass
+class Predictions:
+    """What `predict` returns: a prediction per readable file, and a sentence per file that could not be read."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def to_json(self) -> list[dict]:
+        """Every prediction as JSON-ready dicts (see `Prediction.to_dict`)."""
+        return [p.to_dict() for p in self.predictions]
+
+    def csv_rows(self) -> tuple[list[str], list[list]]:
+        """A CSV header and one row per file and rank: path, rank, label, probability."""
+        rows = [[p.path, rank, label, f"{value:.4f}"] for p in self.predictions
+                for rank, (label, value) in enumerate(p.top, 1)]
+        return ["path", "rank", "label", "probability"], rows
+
+
+def expand_files(specs: Iterable[str | Path]) -> list[str]:
+    """Files as given, audio files below folders, and matches of globs; a missing path is kept so it is reported."""
+    from gruve.audio import is_audio_file
+
+    specs = [str(spec) for spec in specs]
+    files = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            files += sorted(str(p) for p in path.rglob("*") if is_audio_file(p))
+        elif not path.exists() and glob.has_magic(spec):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches:
+                raise GruveError(f"{spec} matches no files.")
+            files += matches
+        else:
+            files.append(spec)
+    if not files:
+        raise GruveError(f"no audio files in {' '.join(specs)}.")
+    return files
+
+
+def predict(model: str | Path | AudioClassifier, files: str | Path | Iterable[str | Path],
+            top_k: int = 1) -> Predictions:
+    """Label every audio file in `files` (files, folders searched recursively, or globs) with `model` (a
+    name, a bundle or a loaded classifier), with its `top_k` labels. A file that cannot be read is reported
+    in `failures`, and the rest are still labelled."""
+    from gruve import bundle
+    from gruve.audio import AudioError
+
+    options = PredictOptions(top_k=top_k)
+    classifier = model if isinstance(model, AudioClassifier) else bundle.load(model, task="listen")
+    result = Predictions()
+    for path in expand_files([files] if isinstance(files, (str, Path)) else files):
+        try:
+            result.predictions.append(classifier.predict(path, options.top_k))
+        except AudioError as error:
+            result.failures.append(str(error))
+    return result
