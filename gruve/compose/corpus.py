@@ -14,21 +14,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from gruve.compose import rolls
+from gruve.compose.pianoroll import rolls
 from gruve.compose.scores import read_score, score_files
-from gruve.data.corpora import cache_root, download, extract
-from gruve.data.sources import SPLITS, DataError
+from gruve.data.downloads import cache_root, download
+from gruve.data.items import SPLITS, DataError
+from gruve.files import atomic_path
+from gruve import progress
 
 GROOVE_URL = "https://storage.googleapis.com/magentadata/datasets/groove/groove-v1.0.0-midionly.zip"
 KNOWN = ("bach", "groove", "jsb", "nottingham")
 # Groove was played on a Roland TD-11, whose hi-hat edge strokes (22 closed, 26 open) lie outside General MIDI's
-# drum map and MidiTok's drum range (27-87), so a tokenizer would drop them: 9.7% of the training notes, the
+# drum map and MidiTok's drum range (27-87), so a tokenizer would drop them: many of the training notes, the
 # time-keeping of many performances. They are played as the hi-hat they are (Gillick et al. 2019, table 2).
 TD11_HI_HAT_EDGES = {22: 42, 26: 46}
 
 
 @dataclass
 class Piece:
+    """One score of a corpus, with its split and what the corpus says of it."""
+
     name: str
     score: object  # symusic.Score
     split: str  # train, valid or test
@@ -36,7 +40,10 @@ class Piece:
 
 
 @dataclass
-class Corpus:
+class ScoreCorpus:
+    """A corpus of scores for the music language model (not `gruve.data.Corpus`, which holds audio): its
+    pieces, what was skipped or dropped on reading, and whether it is drums."""
+
     name: str
     pieces: list[Piece]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
@@ -44,13 +51,15 @@ class Corpus:
     drums: bool = False
 
     def split(self, name: str) -> list[Piece]:
+        """The pieces of one split: train, valid or test."""
         return [p for p in self.pieces if p.split == name]
 
     def label_values(self, label: str) -> list[str]:
+        """Every value `label` takes over the pieces, sorted."""
         return sorted({p.labels[label] for p in self.pieces if label in p.labels})
 
 
-def load(spec: str, seed: int = 0, say: Callable[[str], None] = print, cache_dir: Path | None = None) -> Corpus:
+def load(spec: str, seed: int = 0, say: Callable[[str], None] = print, cache_dir: Path | None = None) -> ScoreCorpus:
     """CORPUS as the CLI takes it: `bach` (music21's chorales), `groove[:PATH]`, `jsb[:PATH]`,
     `nottingham[:PATH]` (downloaded without PATH), or a folder of MIDI / MusicXML / ABC / Humdrum files."""
     name, _, local = spec.partition(":")
@@ -90,13 +99,13 @@ def _seeded_split(names: list[str], seed: int) -> dict[str, str]:
             for i, name in enumerate(order)}
 
 
-def _folder(root: Path, seed: int) -> Corpus:
+def _folder(root: Path, seed: int) -> ScoreCorpus:
     files = score_files(root)
     if not files:
         raise DataError(f"{root} holds no score files (MIDI, MusicXML, ABC, Humdrum).")
     splits = _seeded_split([str(f.relative_to(root)) for f in files], seed)
     pieces, skipped = [], []
-    for path in _progress(files, "reading scores"):
+    for path in progress.track(files, "reading scores"):
         try:
             score = read_score(path)
         except DataError as error:
@@ -105,10 +114,10 @@ def _folder(root: Path, seed: int) -> Corpus:
         name = str(path.relative_to(root))
         labels = {"folder": path.parent.relative_to(root).parts[0]} if path.parent != root else {}
         pieces.append(Piece(name, score, splits[name], labels))
-    return Corpus(root.name, pieces, skipped)
+    return ScoreCorpus(root.name, pieces, skipped)
 
 
-def _bach(seed: int, say: Callable[[str], None], cache_dir: Path | None) -> Corpus:
+def _bach(seed: int, say: Callable[[str], None], cache_dir: Path | None) -> ScoreCorpus:
     """The Bach chorales that come with music21 (no download), as MIDI cached on first use."""
     import symusic
 
@@ -117,7 +126,7 @@ def _bach(seed: int, say: Callable[[str], None], cache_dir: Path | None) -> Corp
         _cache_bach_chorales(folder, say)
     files = sorted(folder.glob("*.mid"))
     splits = _seeded_split([f.stem for f in files], seed)
-    return Corpus("bach", [Piece(f.stem, symusic.Score(str(f)), splits[f.stem]) for f in files])
+    return ScoreCorpus("bach", [Piece(f.stem, symusic.Score(str(f)), splits[f.stem]) for f in files])
 
 
 def _cache_bach_chorales(folder: Path, say: Callable[[str], None]) -> None:
@@ -126,11 +135,12 @@ def _cache_bach_chorales(folder: Path, say: Callable[[str], None]) -> None:
     paths = [p for p in music21.corpus.getComposer("bach") if "bwv" in Path(p).stem]
     partial = folder.with_suffix(".partial")
     partial.mkdir(parents=True, exist_ok=True)
-    for path in _progress(paths, "converting music21's Bach chorales to MIDI (once)"):
+    for path in progress.track(paths, "converting music21's Bach chorales to MIDI (once)"):
         target = partial / f"{Path(path).stem}.mid"
         if not target.exists():
             try:
-                music21.converter.parse(path).write("midi", fp=str(target))
+                with atomic_path(target) as tmp:  # an interrupted conversion leaves no half file to trust
+                    music21.converter.parse(path).write("midi", fp=str(tmp))
             except Exception as error:  # music21 raises many kinds; one bad chorale must not stop the rest
                 say(f"skipped: {path} ({error})")
     partial.rename(folder)
@@ -140,11 +150,11 @@ def _fetch_groove(cache_dir: Path | None) -> Path:
     """The MIDI-only release (no checksum is published); its archive holds a `groove/` folder."""
     root = cache_root(cache_dir) / "corpora" / "groove"
     if not (root / "info.csv").exists():
-        extract(download(GROOVE_URL, cache_root(cache_dir) / "downloads" / "groove-midionly.zip", None), root.parent)
+        download(GROOVE_URL, cache_root(cache_dir) / "downloads" / "groove-midionly.zip", None, into=root.parent)
     return root
 
 
-def _groove(root: Path) -> Corpus:
+def _groove(root: Path) -> ScoreCorpus:
     """Groove MIDI (Gillick et al. 2019): drum performances with style, beat/fill, drummer, tempo and the official split."""
     import symusic
 
@@ -154,7 +164,7 @@ def _groove(root: Path) -> Corpus:
     with open(info, newline="") as f:
         rows = list(csv.DictReader(f))
     pieces, skipped = [], []
-    for row in _progress(rows, "reading Groove MIDI"):
+    for row in progress.track(rows, "reading Groove MIDI"):
         path = root / row["midi_filename"]
         try:
             score = symusic.Score(str(path))
@@ -168,20 +178,14 @@ def _groove(root: Path) -> Corpus:
         labels = {"style": row["style"].split("/")[0], "beat_type": row["beat_type"], "drummer": row["drummer"],
                   "time_signature": row["time_signature"]}
         pieces.append(Piece(row["id"], score, split, labels))
-    return Corpus("groove", pieces, skipped, drums=True)
+    return ScoreCorpus("groove", pieces, skipped, drums=True)
 
 
-def _from_rolls(sets: rolls.RollSets) -> Corpus:
+def _from_rolls(sets: rolls.RollSets) -> ScoreCorpus:
     """The Boulanger-Lewandowski piano rolls as scores, on their published split."""
     pieces = []
     for split in SPLITS:
         names = sets.pieces.get(split) or [f"{split}-{i}" for i in range(len(sets.splits[split]))]
         for name, roll in zip(names, sets.splits[split]):
             pieces.append(Piece(name, rolls.roll_to_score(roll, sets.steps_per_quarter), split))
-    return Corpus(sets.name, pieces)
-
-
-def _progress(items: list, description: str):
-    from rich.progress import track
-
-    return track(items, description=description, transient=True, disable=len(items) < 50)
+    return ScoreCorpus(sets.name, pieces)

@@ -18,6 +18,8 @@ from scipy.integrate import trapezoid
 from scipy.spatial.distance import cdist, pdist
 from scipy.stats import gaussian_kde, norm
 
+from gruve.files import atomic_path
+
 FEATURES = (
     "pitch_class_histogram",
     "pitch_range",
@@ -151,7 +153,8 @@ def plot(generated: list[Features], reference: list[Features], path: Path, title
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 from gruve.errors import GruveError
+from gruve.files import atomic_path
 
 SOUNDFONTS = [
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",  # Debian / Ubuntu: fluid-soundfont-gm
@@ -51,19 +51,12 @@ def render(midi: Path, wav: Path, sr: int = 44100, gain: float = 0.6) -> Path:
     minutes = symusic.Score(str(midi)).to("second").end() / 60
     if minutes > MAX_MINUTES:
         raise RenderError(f"{midi} lasts {minutes:,.0f} minutes, more than the {MAX_MINUTES} gruve renders.")
-    handle, tmp = tempfile.mkstemp(dir=wav.parent, suffix=".wav")
-    os.close(handle)
-    try:
-        done = subprocess.run([fluidsynth, "-ni", "-q", "-g", str(gain), "-r", str(sr), "-T", "wav", "-F", tmp,
+    with atomic_path(wav) as tmp:
+        done = subprocess.run([fluidsynth, "-ni", "-q", "-g", str(gain), "-r", str(sr), "-T", "wav", "-F", str(tmp),
                                str(soundfont), str(midi)], capture_output=True, text=True)
-        if done.returncode != 0 or os.path.getsize(tmp) <= 44:
+        if done.returncode != 0 or not tmp.exists() or tmp.stat().st_size <= 44:
             reason = (done.stderr or done.stdout).strip().splitlines()
             raise RenderError(f"FluidSynth could not render {midi} ({reason[-1] if reason else 'no output'}).")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, wav)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return wav
 
 
@@ -71,7 +64,7 @@ def write_music(scores: list, out: Path, titles: list[str], say: Callable[[str],
                 primer_steps: int = 0, steps_per_quarter: int = 4) -> list[Path]:
     """Write each score as `sample-N.mid` and, where FluidSynth is there, `sample-N.wav` (a missing
     FluidSynth is said once, and the MIDI is still written), then one piano-roll PNG of them all."""
-    from gruve.compose.rolls import LOWEST, score_to_roll
+    from gruve.compose.pianoroll.rolls import LOWEST, score_to_roll
     from gruve.compose.scores import write_midi
     from gruve.plots import piano_rolls
 
@@ -84,8 +77,8 @@ def write_music(scores: list, out: Path, titles: list[str], say: Callable[[str],
         except RenderError as error:
             return error
 
-    # FluidSynth spends most of a second loading the soundfont for each file: side by side, four pieces
-    # render in about half the time they take one after another.
+    # FluidSynth spends a while loading the soundfont for each file: side by side, pieces render sooner
+    # than one after another.
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         wavs = list(pool.map(rendered, midis))
     written = [path for midi, wav in zip(midis, wavs) for path in (midi, wav) if isinstance(path, Path)]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from gruve.data.sources import DataError
+from gruve.data.items import DataError
+from gruve.files import atomic_path
 
 MIDI_EXTENSIONS = {".mid", ".midi", ".kar"}
 MUSIC21_EXTENSIONS = {".xml", ".musicxml", ".mxl", ".abc", ".krn", ".mei"}
@@ -16,10 +17,12 @@ SCORE_EXTENSIONS = MIDI_EXTENSIONS | MUSIC21_EXTENSIONS
 
 
 def is_score_file(path: Path) -> bool:
+    """Whether `path` is a score file gruve reads (by its suffix; hidden files are not)."""
     return path.is_file() and path.suffix.lower() in SCORE_EXTENSIONS and not path.name.startswith(".")
 
 
 def score_files(root: Path) -> list[Path]:
+    """Every score file under `root`, searched recursively, sorted."""
     return sorted(p for p in root.rglob("*") if is_score_file(p))
 
 
@@ -50,7 +53,8 @@ def _music21_to_midi(path: Path) -> bytes:
 
 
 def write_midi(score, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    score.dump_midi(str(path))
+    """Write `score` as a MIDI file, atomically."""
+    with atomic_path(path) as tmp:
+        score.dump_midi(str(tmp))
     return path
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import random
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -15,34 +13,48 @@ import torch
 import torchmetrics
 from torch.utils.data import DataLoader, Dataset
 
-from gruve import bundle
-from gruve.compose import rolls
-from gruve.compose.pianoroll import PianoRollConfig, PianoRollModel, evaluate, pad
-from gruve.data.sources import DataError
-from gruve.plots import training_curves
-from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
+from gruve import training
+from gruve.compose.pianoroll import rolls
+from gruve.compose.pianoroll.scoring import evaluate, pad
+from gruve.compose.pianoroll.model import ARCHITECTURES, PianoRollConfig, PianoRollModel
+from gruve.data.items import DataError
+from gruve.compose.checks import check_training
+from gruve.errors import check
+from gruve.files import write_csv
+from gruve.training import TrainOptions
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PianoRollOptions:
     """What to train; the defaults are the JSB Chorales recipe."""
 
-    data: str
-    model: str = "gru"
-    hidden: int = 256
-    layers: int = 1
-    dropout: float = 0.3
-    nade_hidden: int = 150
-    batch_size: int = 8
-    lr: float = 1e-3
+    data: str  # a piano-roll set, as `rolls.load` takes it
+    architecture: str = "gru"  # gru, gru-nade, lstm, lstm-nade, rnn or rnn-nade
+    hidden_size: int = 256  # recurrent units per layer
+    num_layers: int = 1
+    dropout: float = 0.3  # on the recurrent output (and between layers)
+    nade_hidden: int = 150  # hidden units of the NADE output (-nade architectures)
+    batch_size: int = 8  # pieces per batch
+    lr: float = 1e-3  # AdamW's, halved after 5 epochs without progress
     weight_decay: float = 0.0
     transpose: int = 0  # augmentation: shift each training piece by up to this many semitones
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: none)
     steps_per_quarter: int = 1  # grid for rolls built from scores
     cache_dir: Path | None = None
 
+    def __post_init__(self):
+        check(self.architecture in ARCHITECTURES, "architecture", f"unknown piano-roll {{architecture}} "
+              f"{self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}.")
+        check_training(self)
+        check(self.nade_hidden >= 1, "nade_hidden", f"{{nade_hidden}} must be at least 1 (got {self.nade_hidden}).")
+        check(0 <= self.ema < 1, "ema", f"{{ema}} must be at least 0 (off) and below 1 (got {self.ema}).")
+        check(self.steps_per_quarter >= 1, "steps_per_quarter",
+              f"{{steps_per_quarter}} must be at least 1 (got {self.steps_per_quarter}).")
+
 
 class Pieces(Dataset):
+    """Training pieces as float rolls, each transposed at random by up to `transpose` semitones."""
+
     def __init__(self, pieces: list[np.ndarray], transpose: int = 0):
         self.pieces, self.transpose = pieces, transpose
 
@@ -68,6 +80,9 @@ def transpose(roll: torch.Tensor, semitones: int) -> torch.Tensor:
 
 
 class PianoRollTask(L.LightningModule):
+    """Lightning's view of a PianoRollModel: NLL per frame to train on, NLL and frame accuracy over the
+    valid frames pooled to monitor, AdamW with the learning rate halved on a plateau."""
+
     def __init__(self, model: PianoRollModel, lr: float, weight_decay: float):
         super().__init__()
         self.model, self.lr, self.weight_decay = model, lr, weight_decay
@@ -97,17 +112,16 @@ class PianoRollTask(L.LightningModule):
 
 def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
     """Train on `options.data`, write `run.out/model.safetensors`, and score it on every split."""
-    L.seed_everything(run.seed, workers=True, verbose=False)
+    training.start(run)
     sets = rolls.load(options.data, options.steps_per_quarter, run.seed, say, options.cache_dir)
     if not sets.splits["train"] or not sets.splits["valid"]:
         raise DataError(f"{options.data} needs pieces in both its train and valid parts.")
-    run.out.mkdir(parents=True, exist_ok=True)
     if sets.pieces:
         _write_split(sets.pieces, run.out / "split.csv")
-    config = PianoRollConfig(options.model, options.hidden, options.layers, options.dropout, options.nade_hidden,
-                             sets.steps_per_quarter)
+    config = PianoRollConfig(options.architecture, options.hidden_size, options.num_layers, options.dropout,
+                             options.nade_hidden, sets.steps_per_quarter)
     model = PianoRollModel(config)
-    say(f"training {config.model} on {sets.name}: {len(sets.splits['train'])} train pieces "
+    say(f"training {config.architecture} on {sets.name}: {len(sets.splits['train'])} train pieces "
         f"({sets.frames('train'):,} steps), {len(sets.splits['valid'])} valid, {len(sets.splits['test'])} test; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
     task = PianoRollTask(model, options.lr, options.weight_decay)
@@ -115,23 +129,14 @@ def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], Non
                         collate_fn=pad)
     valid = DataLoader(Pieces(sets.splits["valid"]), 32, collate_fn=pad)
     run = replace(run, max_epochs=run.max_epochs or 200)
-    trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0, ema=options.ema)  # clip: RNN blow-ups
-    started = time.time()
-    trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
-    seconds = time.time() - started
-    load_best(trainer, task)
-    metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1)}
+    metrics = training.fit(task, run, loader, valid, gradient_clip=1.0, ema=options.ema)  # clip: RNN blow-ups
     for split, result in evaluate(model, sets).items():
         metrics.update({f"{split}_nll": result["nll"], f"{split}_accuracy": result["accuracy"]})
-    meta = {"task": "pianoroll", "config": asdict(config), "metrics": metrics,
-            "training": {**provenance(options.data, options, run.seed), "corpus": sets.name}}
-    path = bundle.save(run.out / "model.safetensors", model, meta)
-    training_curves(run.out / "metrics.csv", run.out / "curves.png")
+    meta = {"task": "pianoroll", "config": asdict(config), "metrics": metrics}
+    path = training.save_model(run, model, meta, options.data, options, corpus=sets.name)
     return {"model": str(path), **metrics}
 
 
 def _write_split(pieces: dict[str, list[str]], path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["piece", "split"])
-        writer.writerows((name, split) for split, names in pieces.items() for name in names)
+    """Which piece went to which split, as `piece,split` rows."""
+    write_csv(path, ["piece", "split"], ((name, split) for split, names in pieces.items() for name in names))

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -16,36 +15,55 @@ import torch.nn.functional as F
 import torchmetrics
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from gruve import bundle
+from gruve import training
 from gruve.compose import corpus as corpora
-from gruve.compose import tokens
-from gruve.compose.lm import TRANSPOSITION, UNSHIFTED, LMConfig, MusicLM
-from gruve.data.sources import DataError
-from gruve.plots import training_curves
-from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
+from gruve.compose.lm import tokens
+from gruve.compose.lm.config import TRANSPOSITION, UNSHIFTED, LMConfig
+from gruve.compose.lm.model import MusicLM
+from gruve.data.items import DataError
+from gruve.compose.checks import check_training
+from gruve.errors import OptionError, check
+from gruve.training import TrainOptions
 
 CHUNK = 1024  # tokens read at once when scoring whole pieces; the state carries across chunks
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LMOptions:
     """What to train; every option has a default that trains a sound model on a small corpus."""
 
-    corpus: str
-    tokenizer: str = "REMI"
-    hidden: int = 256
-    layers: int = 2
-    dropout: float = 0.3
-    conditions: tuple[str, ...] = ()  # labels of the corpus to condition on, e.g. style and beat_type for groove
+    corpus: str  # a folder of scores or a known corpus (`gruve.compose.corpus.load`)
+    tokenizer: str = "REMI"  # REMI, TSD, MIDILike or Structured
+    hidden_size: int = 256  # GRU units per layer (also the token embedding size: the output is tied)
+    num_layers: int = 2
+    dropout: float = 0.3  # on embeddings, between layers and on the output
+    conditions: tuple[str, ...] | str = ()  # labels of the corpus to condition on, e.g. style and beat_type for
+    # groove, or "style,beat_type"; "transposition": how far `transpose` moved each window
     window: int = 256  # tokens per training window
-    carry: bool = False  # play each piece from its start in consecutive windows, the state carried between them
+    carry_state: bool = False  # play each piece from its start in consecutive windows, the state carried between them
     lookback: bool = False  # feed the model what the bar before played at each point (tokens.Lookback)
-    batch_size: int = 32
-    lr: float = 2e-3
+    batch_size: int = 32  # windows per batch
+    lr: float = 2e-3  # AdamW's, halved after 2 epochs without progress
     weight_decay: float = 0.01
     transpose: int = 5  # augmentation: shift pitched pieces by up to this many semitones
     tempo: int = 2  # augmentation: shift tempo tokens by up to this many steps
     cache_dir: Path | None = None
+
+    def __post_init__(self):
+        if isinstance(self.conditions, str):
+            self.conditions = tuple(label.strip() for label in self.conditions.split(",") if label.strip())
+        self.conditions = tuple(self.conditions)
+        repeated = sorted({label for label in self.conditions if self.conditions.count(label) > 1})
+        check(not repeated, "conditions", f"{{conditions}} names {', '.join(repeated)} more than once.")
+        check(self.tokenizer in tokens.TOKENIZERS, "tokenizer",
+              f"unknown tokenizer {self.tokenizer!r}; {{tokenizer}} must be one of {', '.join(tokens.TOKENIZERS)}.")
+        check_training(self)
+        check(self.window >= 2, "window", f"{{window}} must be at least 2 (got {self.window}).")
+        check(self.tempo >= 0, "tempo", f"{{tempo}} must be at least 0 (got {self.tempo}).")
+        check(TRANSPOSITION not in self.conditions or self.transpose > 0, "conditions",
+              f"{{conditions}} {TRANSPOSITION} needs pieces transposed in training: {{transpose}} above 0.")
+        if self.lookback:
+            tokens.Lookback(tokens.build(self.tokenizer))  # refuses a tokenizer without bars, before any data is read
 
 
 @dataclass
@@ -74,6 +92,7 @@ class Encoded:
 
     @property
     def tokens(self) -> int:
+        """Tokens predicted over the split: all but the first of each piece."""
         return sum(len(i) - 1 for i in self.ids)  # predicted tokens: all but the first
 
 
@@ -197,6 +216,9 @@ def nll_sum(model: MusicLM, ids: torch.Tensor, lengths: torch.Tensor, condition:
 
 
 class LMTask(L.LightningModule):
+    """Lightning's view of a MusicLM: next-token NLL to train on, NLL per token over whole valid pieces to
+    monitor, AdamW with the learning rate halved on a plateau."""
+
     def __init__(self, model: MusicLM, lr: float, weight_decay: float):
         super().__init__()
         self.model, self.lr, self.weight_decay = model, lr, weight_decay
@@ -233,6 +255,7 @@ class LMTask(L.LightningModule):
 
 
 def encode(pieces: list[corpora.Piece], tokenizer, config: LMConfig) -> Encoded:
+    """Pieces as the model reads them: BOS, their tokens, EOS, and their rows of the condition embedding."""
     bos, eos = tokenizer.vocab["BOS_None"], tokenizer.vocab["EOS_None"]
     ids = [np.concatenate([[bos], tokens.encode(tokenizer, p.score), [eos]]).astype(np.int64) for p in pieces]
     labels = list(config.conditions)  # a piece as written: not transposed
@@ -255,12 +278,12 @@ def held_out_nll(model: MusicLM, data: Encoded, batch_size: int = 8) -> dict:
 
 def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
     """Train on `options.corpus`, write `run.out/model.safetensors`, and score it on the valid and test pieces."""
-    L.seed_everything(run.seed, workers=True, verbose=False)
+    training.start(run)
     corpus = corpora.load(options.corpus, run.seed, say, options.cache_dir)
     transpose = 0 if corpus.drums else options.transpose  # drum pitches name instruments
     if TRANSPOSITION in options.conditions and not transpose:
-        raise DataError(f"--condition {TRANSPOSITION} needs pieces transposed in training: a pitched corpus and "
-                        "--transpose above 0.")
+        raise OptionError("conditions", f"{{conditions}} {TRANSPOSITION} needs pieces transposed in training: a "
+                          "pitched corpus and {transpose} above 0.")
     for label in (c for c in options.conditions if c != TRANSPOSITION):
         if any(label not in p.labels for p in corpus.pieces):
             known = sorted({k for p in corpus.pieces for k in p.labels}) or ["none"]
@@ -268,39 +291,32 @@ def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = pr
     tokenizer = tokens.build(options.tokenizer)
     values = {label: [str(k) for k in range(-transpose, transpose + 1)] if label == TRANSPOSITION
               else corpus.label_values(label) for label in options.conditions}
-    config = LMConfig(options.tokenizer, tokens.to_json(tokenizer), len(tokenizer), options.hidden, options.layers,
-                      options.dropout, values, corpus.drums, options.lookback)
+    config = LMConfig(options.tokenizer, tokens.to_json(tokenizer), len(tokenizer), hidden_size=options.hidden_size,
+                      num_layers=options.num_layers, dropout=options.dropout, conditions=values, drums=corpus.drums,
+                      lookback=options.lookback)
     data = {split: encode(corpus.split(split), tokenizer, config) for split in ("train", "valid", "test")}
     if not data["train"].ids or not data["valid"].ids:
         raise DataError(f"{options.corpus} needs pieces in both its train and valid parts.")
     model = MusicLM(config)
     model._tokenizer = tokenizer
-    say(f"training a {options.layers}x{options.hidden} GRU on {corpus.name} ({options.tokenizer}, {len(tokenizer)} tokens): "
-        f"{len(data['train'].ids)} train pieces ({data['train'].tokens:,} tokens), {len(data['valid'].ids)} valid, "
-        f"{len(data['test'].ids)} test; {sum(p.numel() for p in model.parameters()):,} parameters")
-    run.out.mkdir(parents=True, exist_ok=True)
+    say(f"training a {options.num_layers}x{options.hidden_size} GRU on {corpus.name} ({options.tokenizer}, "
+        f"{len(tokenizer)} tokens): {len(data['train'].ids)} train pieces ({data['train'].tokens:,} tokens), "
+        f"{len(data['valid'].ids)} valid, {len(data['test'].ids)} test; "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters")
     augment = tokens.Augmenter(tokenizer, transpose, options.tempo)
     pad = tokenizer.vocab["PAD_None"]
-    if options.carry:
+    if options.carry_state:
         loader = DataLoader(Streams(data["train"], options.window, options.batch_size, augment, pad, run.seed), None)
     else:
         loader = DataLoader(Windows(data["train"], options.window, augment, run.seed), options.batch_size,
                             shuffle=True, collate_fn=collate(pad))
     valid = DataLoader(Whole(data["valid"]), 8, collate_fn=collate(pad))
     run = replace(run, max_epochs=run.max_epochs or 100)
-    trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0)
-    task = LMTask(model, options.lr, options.weight_decay)
-    started = time.time()
-    trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
-    seconds = time.time() - started
-    load_best(trainer, task)
-    metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1)}
+    metrics = training.fit(LMTask(model, options.lr, options.weight_decay), run, loader, valid, gradient_clip=1.0)
     for split in ("valid", "test"):
         if data[split].ids:
             metrics.update({f"{split}_{k}": v for k, v in held_out_nll(model, data[split]).items()})
-    meta = {"task": "compose", "config": asdict(config), "metrics": metrics,
-            "training": {**provenance(options.corpus, options, run.seed), "corpus": corpus.name,
-                         "skipped": len(corpus.skipped), "dropped": corpus.dropped}}
-    path = bundle.save(run.out / "model.safetensors", model, meta)
-    training_curves(run.out / "metrics.csv", run.out / "curves.png")
+    meta = {"task": "compose", "config": asdict(config), "metrics": metrics}
+    path = training.save_model(run, model, meta, options.corpus, options, corpus=corpus.name,
+                               skipped=len(corpus.skipped), dropped=corpus.dropped)
     return {"model": str(path), **metrics}

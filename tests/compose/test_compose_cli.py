@@ -52,7 +52,7 @@ def test_training_writes_a_model_whose_scores_beat_chance(trained):
     from gruve import bundle
 
     meta, _ = bundle.read(trained / "model.safetensors")
-    assert meta["task"] == "pianoroll" and meta["config"]["model"] == "gru-nade"
+    assert meta["task"] == "pianoroll" and meta["config"]["architecture"] == "gru-nade"
     chance = 88 * 0.6931
     assert meta["metrics"]["test_nll"] < chance / 2  # far better than a coin per key
     assert 0 < meta["metrics"]["test_accuracy"] <= 1
@@ -87,7 +87,7 @@ def test_sample_writes_midi_wav_and_png_and_repeats_by_seed(trained, tmp_path, c
 def test_sample_continues_a_primer(trained, tmp_path, capsys):
     import numpy as np
 
-    from gruve.compose import rolls
+    from gruve.compose.pianoroll import rolls
     from gruve.compose.scores import read_score, write_midi
 
     primer = np.zeros((4, 88), np.uint8)

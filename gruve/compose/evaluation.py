@@ -1,4 +1,4 @@
-"""`gruve compose evaluate`: how close generated music is to a corpus's held-out pieces, metric by metric
+"""`evaluate` (`gruve compose evaluate`): how close generated music is to a corpus's held-out pieces, metric by metric
 (`gruve.compose.metrics`), beside a shuffled-token baseline, with the validity of the tokens and, for a
 model, its NLL per token on those pieces.
 
@@ -7,55 +7,83 @@ held-out ones it is measured against), all of them up to OTHERS: the same pieces
 random order (the shuffled-token baseline: right token counts, no musical order), and the same pieces as
 they are (real music: how close a perfect model could come). Taking all of them, not as many as were
 generated, keeps the baseline steady: most shuffled pieces decode to fewer than two notes and drop out,
-and a hundred drawn at random moved the baseline's OA by up to 0.05 from one seed to the next. The
+and a small random draw moves the baseline from one seed to the next (docs/ has the measurement). The
 held-out pieces are measured as the tokenizer writes them (encoded and decoded), as are the generated and
 the other pieces.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from dataclasses import replace
+import math
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from gruve.compose import corpus as corpora
-from gruve.compose import metrics, tokens
+from gruve.compose import metrics
+from gruve.compose.lm import tokens
 from gruve.compose.scores import read_score, score_files
-from gruve.data.sources import DataError
+from gruve.data.items import SPLITS, DataError
+from gruve.errors import check
+from gruve.files import write_csv, write_json
 
 OTHERS = 2000  # the most pieces in each baseline set, drawn at random beyond that
 
 
-def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int = 20, bars: int | None = None,
-             seed: int = 0, say: Callable[[str], None] = print, cache_dir: Path | None = None,
-             temperature: float = 1.0, top_p: float = 1.0, split_seed: int | None = None) -> dict:
-    """Measure `source` (a model, sampled at `temperature` and `top_p`, or a folder of MIDI / score files)
-    against `reference`'s `split` pieces; writes `evaluation.json`, `pieces.csv` and `distributions.png` into `out`.
+@dataclass(kw_only=True)
+class EvaluateOptions:
+    """What to measure against, and how to generate the pieces measured when the source is a model."""
+
+    reference: str  # the corpus to compare with, as `corpus.load` takes it
+    split: str = "test"  # which part of the reference: test, valid or train
+    n: int = 20  # pieces to generate when the source is a model
+    bars: int | None = None  # the most bars per generated piece (None: each as long as a held-out piece)
+    temperature: float = 1.0
+    top_p: float = 0.95
+    seed: int = 0  # of generation and of the pieces drawn for the baselines
+    split_seed: int | None = None  # of the reference's 80/10/10 split (None: a model's training seed; 0 for a folder)
+    cache_dir: Path | None = None
+
+    def __post_init__(self):
+        check(self.split in SPLITS, "split", f"{{split}} must be one of {', '.join(SPLITS)} (got {self.split!r}).")
+        check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
+        check(self.bars is None or self.bars >= 1, "bars", f"{{bars}} must be at least 1 (got {self.bars}).")
+        check(math.isfinite(self.temperature) and self.temperature > 0, "temperature",
+              f"{{temperature}} must be above 0 (got {self.temperature}).")
+        check(0 < self.top_p <= 1, "top_p", f"{{top_p}} must be above 0 and at most 1 (got {self.top_p}).")
+
+
+def evaluate(source: str | os.PathLike, options: EvaluateOptions, out: str | os.PathLike = "runs/evaluation",
+             say: Callable[[str], None] = print) -> dict:
+    """Measure `source` (a model, sampled at `options.temperature` and `top_p`, or a folder of MIDI / score
+    files) against `options.reference`'s `split` pieces; writes `evaluation.json`, `pieces.csv` and
+    `distributions.png` into `out`, and returns the report.
 
     `seed` draws the generated pieces and the baselines' shuffles. `split_seed` splits a corpus that has no
     official split (bach, a folder) as training did: by default a model's own training seed, so a model is
     measured against the pieces it never saw whatever `seed` is, and 0 (training's default) for a folder."""
     from gruve import bundle
 
-    path = Path(source)
+    path, out, split, seed = Path(source), Path(out), options.split, options.seed
     model = None if path.is_dir() and not (path / "model.safetensors").exists() else bundle.load(source, "compose")
+    split_seed = options.split_seed
     if split_seed is None:
         split_seed = model.meta["training"].get("seed", 0) if model is not None else 0
-    corpus = corpora.load(reference, split_seed, say, cache_dir)
+    corpus = corpora.load(options.reference, split_seed, say, options.cache_dir)
     held_out = corpus.split(split)
     if len(held_out) < 2:
-        raise DataError(f"{reference} has {len(held_out)} {split} pieces; at least two are needed to compare with.")
+        raise DataError(f"{options.reference} has {len(held_out)} {split} pieces; at least two are needed to compare with.")
     report: dict = {"reference": f"{corpus.name} {split} ({len(held_out)} pieces)", "split_seed": split_seed}
     if model is None:
         generated, names = _read_folder(path, say)
         tokenizer, drums = tokens.build("REMI"), corpus.drums
     else:
-        sampling = {"temperature": temperature, "top_p": top_p}
-        generated, names, tokenizer, drums = _generate(model, corpus, held_out, n, bars, seed, sampling, report, say)
+        sampling = {"temperature": options.temperature, "top_p": options.top_p}
+        generated, names, tokenizer, drums = _generate(model, corpus, held_out, options.n, options.bars, seed, sampling,
+                                                       report, say)
     # The reference as the tokenizer writes it (onsets on its grid), so that a performance's microtiming
     # is not counted as a difference no token model could close.
     reference_features = [metrics.features(_round_trip(p.score, tokenizer, drums)) for p in held_out]
@@ -72,8 +100,7 @@ def evaluate(source: str, reference: str, out: Path, split: str = "test", n: int
     report["metrics"] = {name: {**{kind: scores[kind][name] for kind in scores},
                                 "closer": scores["model"][name]["oa"] > scores["shuffled"][name]["oa"]}
                          for name in metrics.FEATURES}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluation.json").write_text(json.dumps(report, indent=2))
+    write_json(out / "evaluation.json", report)
     _write_pieces(names, metrics.summarise(generated), out / "pieces.csv")
     metrics.plot(ours, reference_features, out / "distributions.png", f"{source} against {report['reference']}")
     return report
@@ -86,8 +113,9 @@ def _generate(model, corpus, held_out, n, bars, seed, sampling, report, say):
     the wider its pitch range, say. A reference that lacks one of the model's labels (or has a value the
     model never saw) leaves them to chance: each piece's values are drawn at random, and the held-out NLL
     is taken without them."""
-    from gruve.compose.lm import TRANSPOSITION, Controls
-    from gruve.compose.lm_train import encode, held_out_nll
+    from gruve.compose.lm.config import TRANSPOSITION
+    from gruve.compose.lm.generation import GenerateOptions
+    from gruve.compose.lm.training import encode, held_out_nll
 
     known = model.config.conditions
     corpus_labels = [label for label in known if label != TRANSPOSITION]  # the transposition is 0: as written
@@ -98,8 +126,8 @@ def _generate(model, corpus, held_out, n, bars, seed, sampling, report, say):
     wanted = _pairs(held_out, data.ids, labels, n, bars, model.tokenizer.vocab["Bar_None"], seed)
     # All at once, each piece with its pair's labels and length: as the paired piece, exactly its bars; with
     # `bars`, as long as the model makes them, up to `bars`. At most 512 tokens a bar stops a runaway piece.
-    controls = Controls(n=n, bars=bars, seed=seed, may_end=bars is not None, **sampling)  # checks --n and --bars
-    pieces, _ = model.generate(controls, [dict(values) for values, _ in wanted] if labels else None,
+    options = GenerateOptions(n=n, bars=bars, seed=seed, may_end=bars is not None, **sampling)
+    pieces, _ = model.generate(options, [dict(values) for values, _ in wanted] if labels else None,
                                [(length, 8 * length * 64) for _, length in wanted])
     scores, validity = [], []
     for ids in pieces:
@@ -143,7 +171,7 @@ def _read_folder(path: Path, say: Callable[[str], None]):
     return scores, names
 
 
-def _others(corpus: corpora.Corpus, split: str, seed: int) -> list[corpora.Piece]:
+def _others(corpus: corpora.ScoreCorpus, split: str, seed: int) -> list[corpora.Piece]:
     """The pieces outside `split`, OTHERS of them drawn at random if there are more."""
     others = [p for p in corpus.pieces if p.split != split]
     if len(others) < 2:
@@ -161,7 +189,5 @@ def _notes(score) -> int:
 
 
 def _write_pieces(names: list[str], rows: list[dict[str, float]], path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["piece", *rows[0]])
-        writer.writerows([name, *(f"{v:.4f}" for v in row.values())] for name, row in zip(names, rows))
+    """Each measured piece's metrics, one row a piece."""
+    write_csv(path, ["piece", *rows[0]], ([name, *(f"{v:.4f}" for v in row.values())] for name, row in zip(names, rows)))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gruve.errors import GruveError
+from gruve.errors import OptionError, check
 
 TOKENIZERS = ("REMI", "TSD", "MIDILike", "Structured")
 
@@ -22,8 +22,7 @@ def build(kind: str = "REMI"):
     """A tokenizer of `kind` with tempo and time-signature tokens (so tempo can be augmented and kept)."""
     import miditok
 
-    if kind not in TOKENIZERS:
-        raise GruveError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}.")
+    check(kind in TOKENIZERS, "tokenizer", f"unknown tokenizer {kind!r}; {{tokenizer}} must be one of {', '.join(TOKENIZERS)}.")
     config = miditok.TokenizerConfig(use_tempos=True, num_tempos=32, tempo_range=(40, 250),
                                      use_time_signatures=kind != "Structured")
     return getattr(miditok, kind)(config)
@@ -38,6 +37,7 @@ def to_json(tokenizer) -> dict:
 
 
 def from_json(kind: str, params: dict):
+    """The tokenizer `to_json` saved."""
     import miditok
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,8 +58,7 @@ def primer_ids(tokenizer, path: Path, bars: int) -> np.ndarray:
     """The token ids of the first `bars` bars of a score file, to continue from."""
     from gruve.compose.scores import read_score
 
-    if bars < 1:
-        raise GruveError("--primer-bars must be at least 1.")
+    check(bars >= 1, "primer_bars", f"{{primer_bars}} must be at least 1 (got {bars}).")
     ids = encode(tokenizer, read_score(path))
     bar = tokenizer.vocab.get("Bar_None")
     starts = np.flatnonzero(ids == bar) if bar is not None else np.array([], dtype=int)
@@ -172,8 +171,8 @@ class Lookback:
     def __init__(self, tokenizer):
         vocab = tokenizer.vocab
         if "Bar_None" not in vocab or not any(t.startswith("Position_") for t in vocab):
-            raise GruveError(f"--lookback needs a tokenizer with Bar and Position tokens, as REMI has; "
-                             f"{type(tokenizer).__name__} has none.")
+            raise OptionError("lookback", f"{{lookback}} needs a tokenizer with Bar and Position tokens, as REMI "
+                              f"has; {type(tokenizer).__name__} has none.")
         self.bar, self.pad = vocab["Bar_None"], vocab["PAD_None"]
         per_beat = tokenizer.config.max_num_pos_per_beat
         self.positions = {i: (4 * int(t.split("_")[1]) + per_beat // 2) // per_beat  # its sixteenth
@@ -185,6 +184,7 @@ class Lookback:
         self.at: int | None = None  # where this point of the bar stands in the bar before
 
     def feed(self, token: int) -> int:
+        """Take a piece's next token; the token that followed this point in the bar before (PAD if none)."""
         if token == self.bar:
             if self.current:
                 self.previous, self.found = self.current, self.seen

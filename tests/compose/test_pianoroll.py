@@ -9,8 +9,9 @@ import math
 import pytest
 import torch
 
-from gruve.compose.pianoroll import PianoRollConfig, PianoRollModel, pad, score
-from gruve.compose.pianoroll_train import transpose
+from gruve.compose.pianoroll.model import PianoRollConfig, PianoRollModel
+from gruve.compose.pianoroll.scoring import pad, score
+from gruve.compose.pianoroll.training import transpose
 from gruve.nn.heads import BernoulliHead, NadeHead
 
 
@@ -47,7 +48,7 @@ def test_nade_mode_is_its_greedy_choice_and_samples_follow_temperature():
 @pytest.mark.parametrize("model", ["gru", "gru-nade", "lstm"])
 def test_stepping_gives_the_same_contexts_as_the_whole_sequence(model):
     torch.manual_seed(0)
-    net = PianoRollModel(PianoRollConfig(model, hidden=16, layers=2, nade_hidden=8)).eval()
+    net = PianoRollModel(PianoRollConfig(model, hidden_size=16, num_layers=2, nade_hidden=8)).eval()
     roll = (torch.rand(1, 12, 88) < 0.05).float()
     whole = net.contexts(roll)
     frame, state, stepped = torch.zeros(1, 88), None, []
@@ -59,7 +60,7 @@ def test_stepping_gives_the_same_contexts_as_the_whole_sequence(model):
 
 
 def test_nll_is_pooled_over_all_steps_and_frame_accuracy_counts_tp_fp_fn():
-    net = PianoRollModel(PianoRollConfig("gru", hidden=4, dropout=0.0))
+    net = PianoRollModel(PianoRollConfig("gru", hidden_size=4, dropout=0.0))
     for p in net.parameters():
         torch.nn.init.zeros_(p)
     bias = 1.0
@@ -76,7 +77,7 @@ def test_nll_is_pooled_over_all_steps_and_frame_accuracy_counts_tp_fp_fn():
 
 def test_padding_does_not_change_a_piece_score():
     torch.manual_seed(0)
-    net = PianoRollModel(PianoRollConfig("gru-nade", hidden=8, nade_hidden=8)).eval()
+    net = PianoRollModel(PianoRollConfig("gru-nade", hidden_size=8, nade_hidden=8)).eval()
     short, long = (torch.rand(5, 88) < 0.1).float(), (torch.rand(20, 88) < 0.1).float()
     rolls, lengths = pad([short, long])
     together = net.log_prob(rolls, lengths)
@@ -87,7 +88,7 @@ def test_padding_does_not_change_a_piece_score():
 
 def test_sampling_is_repeatable_by_seed_and_continues_a_primer():
     torch.manual_seed(0)
-    net = PianoRollModel(PianoRollConfig("gru-nade", hidden=8, nade_hidden=8)).eval()
+    net = PianoRollModel(PianoRollConfig("gru-nade", hidden_size=8, nade_hidden=8)).eval()
     a, b = net.sample(10, n=2, seed=3), net.sample(10, n=2, seed=3)
     assert a.shape == (2, 10, 88) and torch.equal(a, b)
     assert not torch.equal(a, net.sample(10, n=2, seed=4))

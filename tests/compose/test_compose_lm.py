@@ -15,11 +15,14 @@ import torch
 from conftest import run_cli
 from gruve import bundle
 from gruve.compose import corpus as corpora
-from gruve.compose import tokens
-from gruve.compose.lm import FLAM, Controls, LMConfig, MusicLM, Sampler, sample
-from gruve.compose.lm_train import Encoded, LMTask, Streams, held_out_nll
+from gruve.compose.lm import tokens
+from gruve.compose.lm.config import LMConfig
+from gruve.compose.lm.generation import GenerateOptions
+from gruve.compose.lm.model import MusicLM
+from gruve.compose.lm.sampler import FLAM, Sampler, sample
+from gruve.compose.lm.training import Encoded, LMTask, Streams, held_out_nll
 from gruve.data.sources import DataError
-from gruve.errors import GruveError
+from gruve.errors import GruveError, OptionError
 
 
 def melody(rng: np.random.Generator, bars: int = 4, low: int = 60) -> symusic.Score:
@@ -166,7 +169,7 @@ def test_a_model_conditioned_on_its_transposition_learns_each_windows_shift_and_
     """Transposition augmentation alone teaches a model every key equally (real chorales transposed by up to
     5 semitones lose as much pitch-class closeness to Bach as the model had); told each window's shift, it
     can learn the keys apart, and generation asks for the corpus's own (0)."""
-    from gruve.compose.lm_train import Windows, encode
+    from gruve.compose.lm.training import Windows, encode
 
     tokenizer = tokens.build("REMI")
     config = LMConfig("REMI", {}, len(tokenizer), conditions={"folder": ["high", "low"],
@@ -188,8 +191,8 @@ def test_a_model_conditioned_on_its_transposition_learns_each_windows_shift_and_
     assert run_cli(args, capsys)[0] == 0
     model = bundle.load(tmp_path / "run", task="compose")
     assert model.config.conditions == {"transposition": ["-2", "-1", "0", "1", "2"]}
-    assert {c["transposition"] for c in model.generate(Controls(n=6, bars=1, tokens=30))[1]} == {"0"}
-    up = Controls(n=2, bars=1, tokens=30, conditions={"transposition": "2"})
+    assert {c["transposition"] for c in model.generate(GenerateOptions(n=6, bars=1, tokens=30))[1]} == {"0"}
+    up = GenerateOptions(n=2, bars=1, tokens=30, conditions={"transposition": "2"})
     assert {c["transposition"] for c in model.generate(up)[1]} == {"2"}
     code, _, err = run_cli([*args[:9], "--transpose", "0", "--condition", "transposition", "--out", str(tmp_path)],
                            capsys)
@@ -199,7 +202,7 @@ def test_a_model_conditioned_on_its_transposition_learns_each_windows_shift_and_
 def small_model(conditions=None, lookback: bool = False) -> MusicLM:
     torch.manual_seed(0)
     tokenizer = tokens.build("REMI")
-    config = LMConfig("REMI", tokens.to_json(tokenizer), len(tokenizer), hidden=24, layers=2, dropout=0.0,
+    config = LMConfig("REMI", tokens.to_json(tokenizer), len(tokenizer), hidden_size=24, num_layers=2, dropout=0.0,
                       conditions=conditions or {}, lookback=lookback)
     model = MusicLM(config).eval()
     with torch.no_grad():
@@ -229,11 +232,11 @@ def test_two_labels_each_add_their_own_embedding():
         each, _ = model(ids.repeat(2, 1), torch.from_numpy(rows))
     np.testing.assert_allclose(fused, each[:, -1].numpy(), atol=1e-4)
     # A label left out is drawn for each piece, seeded; the one given is kept.
-    _, conditions = model.generate(Controls(n=12, bars=1, tokens=50, seed=1, conditions={"style": "rock"}))
+    _, conditions = model.generate(GenerateOptions(n=12, bars=1, tokens=50, seed=1, conditions={"style": "rock"}))
     assert {c["style"] for c in conditions} == {"rock"} and {c["beat_type"] for c in conditions} == {"beat", "fill"}
-    assert model.generate(Controls(n=12, bars=1, tokens=50, seed=1, conditions={"style": "rock"}))[1] == conditions
+    assert model.generate(GenerateOptions(n=12, bars=1, tokens=50, seed=1, conditions={"style": "rock"}))[1] == conditions
     with pytest.raises(GruveError, match="knows no beat_type 'solo'"):
-        model.generate(Controls(conditions={"beat_type": "solo"}))
+        model.generate(GenerateOptions(conditions={"beat_type": "solo"}))
 
 
 def test_a_bundle_from_before_several_labels_still_loads():
@@ -263,21 +266,22 @@ def test_the_fused_sampler_steps_as_the_torch_model_reads_the_whole_sequence():
 def test_generation_is_seeded_follows_its_controls_and_keeps_the_primer():
     model = small_model()
     bar = model.tokenizer.vocab["Bar_None"]
-    first, _ = model.generate(Controls(n=3, bars=2, tokens=300, seed=4))
-    again, _ = model.generate(Controls(n=3, bars=2, tokens=300, seed=4))
-    other, _ = model.generate(Controls(n=3, bars=2, tokens=300, seed=5))
+    first, _ = model.generate(GenerateOptions(n=3, bars=2, tokens=300, seed=4))
+    again, _ = model.generate(GenerateOptions(n=3, bars=2, tokens=300, seed=4))
+    other, _ = model.generate(GenerateOptions(n=3, bars=2, tokens=300, seed=5))
     assert [p.tolist() for p in first] == [p.tolist() for p in again]
     assert [p.tolist() for p in first] != [p.tolist() for p in other]
     assert all(int((p == bar).sum()) <= 2 for p in first)
-    assert all(len(p) <= 300 for p in model.generate(Controls(n=2, bars=None, tokens=300, seed=0))[0])
+    assert all(len(p) <= 300 for p in model.generate(GenerateOptions(n=2, bars=None, tokens=300, seed=0))[0])
     primer = np.array([bar, model.tokenizer.vocab["Position_0"]])
-    assert all(p[:2].tolist() == primer.tolist() for p in model.generate(Controls(n=2, bars=3, primer=primer))[0])
-    for controls, phrase in [(Controls(temperature=0), "--temperature"), (Controls(top_p=0), "^--top-p must be"),
-                             (Controls(top_k=-1), "^--top-k must be"),
-                             (Controls(conditions={"style": "funk"}), "conditioned on nothing")]:
-        with pytest.raises(GruveError, match=phrase) as raised:
-            model.generate(controls)
-        assert ("--top-k" in str(raised.value)) == (controls.top_k < 0)  # compose evaluate has no --top-k
+    assert all(p[:2].tolist() == primer.tolist() for p in model.generate(GenerateOptions(n=2, bars=3, primer=primer))[0])
+    for wrong, phrase in [({"temperature": 0}, "^temperature must be above 0"), ({"top_p": 0}, "^top_p must be"),
+                          ({"top_k": -1}, "^top_k must be")]:
+        with pytest.raises(OptionError, match=phrase) as raised:
+            GenerateOptions(**wrong)
+        assert raised.value.field == next(iter(wrong)) and "--" not in str(raised.value)  # Python names no flag
+    with pytest.raises(GruveError, match="conditioned on nothing"):
+        model.generate(GenerateOptions(conditions={"style": "funk"}))
 
 
 def test_top_k_and_top_p_keep_only_the_likeliest_tokens():
@@ -289,7 +293,7 @@ def test_top_k_and_top_p_keep_only_the_likeliest_tokens():
 
 
 def test_held_out_nll_reads_long_pieces_in_chunks_exactly():
-    import gruve.compose.lm_train as lm_train
+    import gruve.compose.lm.training as lm_train
 
     model = small_model()
     data = Encoded([np.random.default_rng(i).integers(4, 300, n) for i, n in enumerate((2500, 40, 700))], [[], [], []])
@@ -409,7 +413,7 @@ def test_the_lookback_is_the_next_token_wherever_a_bar_repeats_the_one_before():
 
 
 def test_a_lookback_window_is_cut_and_augmented_with_its_ids():
-    from gruve.compose.lm_train import Windows, encode
+    from gruve.compose.lm.training import Windows, encode
 
     tokenizer = tokens.build("REMI")
     config = LMConfig("REMI", {}, len(tokenizer), lookback=True)
@@ -430,7 +434,7 @@ def test_a_lookback_model_samples_with_the_lookbacks_it_was_trained_on():
     tokenizer = model.tokenizer
     bos, pad = model.special("BOS"), model.special("PAD")
     primer = tokens.encode(tokenizer, drum_bars(BEAT, BEAT))
-    pieces, _ = model.generate(Controls(n=2, bars=None, tokens=len(primer) + 60, top_k=1, primer=primer, may_end=True))
+    pieces, _ = model.generate(GenerateOptions(n=2, bars=None, tokens=len(primer) + 60, top_k=1, primer=primer, may_end=True))
     for piece in pieces:  # greedy: each token the torch model's likeliest, given the tracker's lookbacks
         ids = np.concatenate([[bos], piece])
         lookback = tokens.Lookback(tokenizer).ids(ids)
@@ -519,7 +523,7 @@ def test_train_with_the_state_carried_across_windows(score_folder, tmp_path, cap
     from gruve import bundle
 
     meta, _ = bundle.read(tmp_path / "model.safetensors")
-    assert meta["training"]["options"]["carry"] is True and meta["metrics"]["test_nll_per_token"] < 6
+    assert meta["training"]["options"]["carry_state"] is True and meta["metrics"]["test_nll_per_token"] < 6
 
 
 def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(trained, score_folder, tmp_path, capsys):
@@ -567,7 +571,7 @@ def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(tra
 def test_evaluate_generates_pieces_as_long_as_held_out_pieces_with_their_labels():
     """Lengths matter to the metrics (a longer piece has a wider pitch range), so each generated piece takes
     the length and label of a held-out piece drawn at random, unless --bars sets every length."""
-    from gruve.compose.evaluate import _pairs
+    from gruve.compose.evaluation import _pairs
 
     bar = 7
     held_out = [corpora.Piece("short", None, "test", {"style": "funk"}),
@@ -588,18 +592,18 @@ def test_one_batch_gives_each_piece_its_own_labels_bars_and_token_limit():
         model.out_bias[bar] = 6.0  # bars come often
     wanted = [{"style": "funk", "beat_type": "fill"}, {"style": "rock", "beat_type": "beat"},
               {"style": "rock", "beat_type": "fill"}]
-    pieces, conditions = model.generate(Controls(n=3, seed=0), wanted, [(1, 2000), (3, 2000), (4, 6)])
+    pieces, conditions = model.generate(GenerateOptions(n=3, seed=0), wanted, [(1, 2000), (3, 2000), (4, 6)])
     assert conditions == wanted
     assert [int((p == bar).sum()) for p in pieces[:2]] == [1, 3]  # each its own bars, none sooner
     assert len(pieces[2]) == 6  # its own token limit, before its 4 bars
-    alone, _ = model.generate(Controls(n=1, bars=3, tokens=2000, seed=0, conditions=wanted[1]))
+    alone, _ = model.generate(GenerateOptions(n=1, bars=3, tokens=2000, seed=0, conditions=wanted[1]))
     assert int((alone[0] == bar).sum()) == 3
     # Drawn (near) greedily, a piece is the same in the batch as alone: the batch shrinks as pieces end, and
     # each state row stays with its piece.
     lengths = [(1, 2000), (3, 2000), (4, 6)]
-    batch, _ = model.generate(Controls(n=3, temperature=1e-4), wanted, lengths)
+    batch, _ = model.generate(GenerateOptions(n=3, temperature=1e-4), wanted, lengths)
     for piece, conditions, length in zip(batch, wanted, lengths):
-        assert piece.tolist() == model.generate(Controls(n=1, temperature=1e-4), [conditions], [length])[0][0].tolist()
+        assert piece.tolist() == model.generate(GenerateOptions(n=1, temperature=1e-4), [conditions], [length])[0][0].tolist()
 
 
 def test_a_drum_model_strikes_a_drum_at_most_twice_an_instant():
@@ -610,7 +614,7 @@ def test_a_drum_model_strikes_a_drum_at_most_twice_an_instant():
         model.out_bias[tom] = 12.0  # a model that wants nothing but the tom, as a runaway does
     strikes, moves = tokens.drum_strikes(model.tokenizer)
     primer = np.array([model.tokenizer.vocab["Bar_None"], position, tom])
-    for piece in model.generate(Controls(n=4, bars=None, tokens=300, seed=0, primer=primer))[0]:
+    for piece in model.generate(GenerateOptions(n=4, bars=None, tokens=300, seed=0, primer=primer))[0]:
         counts, toms = [], 1  # the primer's last instant has struck the tom once
         for token in piece[3:].tolist():
             if moves[token]:
@@ -628,6 +632,6 @@ def test_asked_for_n_bars_a_piece_does_not_end_sooner_unless_it_may():
     with torch.no_grad():
         model.out_bias[eos] = 8.0  # a model that wants to stop at once
         model.out_bias[bar] = 6.0  # and writes bars often
-    pieces, _ = model.generate(Controls(n=2, bars=3, tokens=2000, seed=0))
+    pieces, _ = model.generate(GenerateOptions(n=2, bars=3, tokens=2000, seed=0))
     assert all(int((p == bar).sum()) == 3 for p in pieces)
-    assert all(len(p) < 5 for p in model.generate(Controls(n=2, bars=3, tokens=2000, seed=0, may_end=True))[0])
+    assert all(len(p) < 5 for p in model.generate(GenerateOptions(n=2, bars=3, tokens=2000, seed=0, may_end=True))[0])

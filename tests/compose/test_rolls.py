@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gruve.compose import rolls
+from gruve.compose.pianoroll import rolls
 from gruve.compose.render import RenderError, render
 from gruve.compose.scores import read_score, write_midi
 from gruve.data.sources import DataError

@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 
 from gruve.compose.scores import read_score, score_files
-from gruve.data.corpora import cache_root, download
-from gruve.data.sources import SPLITS, DataError
+from gruve.data.downloads import cache_root, download
+from gruve.data.items import SPLITS, DataError
 
 NOTES = 88  # A0 (MIDI 21) to C8 (MIDI 108), as in the Boulanger-Lewandowski data
 LOWEST = 21
