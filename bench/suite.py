@@ -90,7 +90,7 @@ def epoch(args) -> list[list[str]]:
     from gruve.data.sources import resolve, split
     from gruve.features import FeatureConfig
     from gruve.listen.model import AudioClassifier, ClassifierConfig
-    from gruve.listen.train import Clips, collate
+    from gruve.listen.training import Clips, collate
 
     config = FeatureConfig(sr=8000, n_fft=256, hop_length=80, n_mels=40)  # the fsdd recipe's
     corpus = resolve(f"fsdd:{args.data / 'fsdd'}")
@@ -187,7 +187,7 @@ def gru_step(args) -> list[list[str]]:
 def streaming(args) -> list[list[str]]:
     """Seconds of compute per second of audio for the shipped digit model, reading blocks of `hop` ms."""
     from gruve import audio, bundle
-    from gruve.listen.stream import Stream
+    from gruve.listen.streaming import Stream
 
     torch.set_num_threads(1)
     model = bundle.load("fsdd-digits")
@@ -213,13 +213,14 @@ def compose(args) -> list[list[str]]:
     """Sampling speed of the shipped `bach-chorales` model at batch 1, against re-reading the whole prefix for
     every token, and the wall time of `gruve compose generate bach-chorales` with its defaults."""
     from gruve import bundle
-    from gruve.compose.lm import Controls, Sampler
+    from gruve.compose.lm.generation import GenerateOptions
+    from gruve.compose.lm.sampler import Sampler
 
     torch.set_num_threads(1)
     model = bundle.load("bach-chorales")
     sampler = Sampler(model)
     count = 500 if args.quick else 2000
-    controls = Controls(n=1, bars=None, tokens=count, top_p=1.0, seed=0)
+    controls = GenerateOptions(n=1, bars=None, tokens=count, top_p=1.0, seed=0)
     conditions = controls.draw_conditions(model, np.random.default_rng(0))  # as generate does: untransposed
     fast = median_time(lambda: sampler.run(controls, conditions), 3)
     produced = len(sampler.run(controls, conditions)[0])
@@ -256,7 +257,7 @@ def synth(args) -> list[list[str]]:
 
     torch.set_num_threads(1)
     model = bundle.load("drums")
-    rate = model.config.sample_rate
+    rate = model.config.sr
     label = torch.tensor([model.config.labels.index("snare")])
     naive_steps = 200 if args.quick else 1000
     uniform = np.random.default_rng(0).random((naive_steps, 1, model.head.parts), dtype=np.float32)
@@ -266,7 +267,7 @@ def synth(args) -> list[list[str]]:
         naive = median_time(lambda: model.levels_torch(label, naive_steps, None, temperature, uniform), 3)
         batched = median_time(lambda: model.generate(["snare"] * 64, 1.0), 1 if args.quick else 3)
     ours, theirs = rate / single, naive_steps / naive
-    size = f"{model.config.hidden}-unit GRU, {model.config.output}"
+    size = f"{model.config.hidden_size}-unit GRU, {model.config.output}"
     return [row(f"synth, `drums` ({size}), one 1 s sound at {rate} Hz, one core", f"{ours:,.0f} samples/s",
                 f"torch step loop {theirs:,.0f} samples/s", ours / theirs, f">= {rate:,} samples/s (real time)"),
             row("synth, `drums`, 64 one-second sounds at once, one core", f"{64 * rate / batched:,.0f} samples/s",

@@ -19,6 +19,8 @@ from torch import nn
 
 @dataclass(frozen=True)
 class FeatureConfig:
+    """The log-mel features' parameters, named and defaulted as librosa's `melspectrogram`."""
+
     sr: int = 16000
     n_fft: int = 512
     hop_length: int = 160
@@ -33,9 +35,11 @@ class FeatureConfig:
         return 10.0 * math.log10(self.amin)
 
     def num_frames(self, num_samples: int) -> int:
+        """How many centred frames a clip of `num_samples` gives."""
         return 1 + num_samples // self.hop_length
 
     def to_dict(self) -> dict:
+        """The fields, as a bundle's metadata records them."""
         return asdict(self)
 
 
@@ -100,12 +104,15 @@ class LogMel(nn.Module):
         return torch.matmul(self.filters, power)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """Log-mel power in dB of waveforms `y (batch, samples)`, `(batch, n_mels, frames)`."""
         return to_db(self.power(y), self.config.amin)
 
 
 def to_db(power: torch.Tensor, amin: float) -> torch.Tensor:
+    """Power in dB, floored at `amin` (librosa's `power_to_db` with `top_db=None`)."""
     return 10.0 * torch.log10(torch.clamp(power, min=amin))
 
 
 def from_db(db: torch.Tensor) -> torch.Tensor:
+    """dB back to power: the inverse of `to_db` above its floor."""
     return torch.pow(10.0, db / 10.0)

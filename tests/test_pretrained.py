@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import gruve
-from gruve.listen.evaluate import evaluate
+from gruve.listen import EvaluateOptions, evaluate
 from conftest import ROOT, run_cli
 
 SHIPPED = {"fsdd-digits": ("fsdd", "digit", 0.99), "fsdd-speakers": ("fsdd", "speaker", 0.995),
@@ -27,7 +27,7 @@ def test_every_shipped_model_loads_and_says_how_it_was_made():
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_shipped_models_reach_their_recorded_test_accuracy(name, datasets):
     corpus, target, floor = SHIPPED[name]
-    report = evaluate(name, f"{corpus}:{datasets / corpus}", say=lambda *_: None)
+    report = evaluate(name, f"{corpus}:{datasets / corpus}", EvaluateOptions(out=None), say=lambda *_: None)
     recorded = gruve.load(name).meta["metrics"]["test_accuracy"]
     assert report["accuracy"] == pytest.approx(recorded, abs=1e-6)
     assert report["accuracy"] >= floor
@@ -41,8 +41,8 @@ PIANO_ROLL = {"jsb-gru": 8.40, "jsb-gru-nade": 5.50}
 def test_shipped_piano_roll_models_reach_their_recorded_jsb_test_nll(name, datasets):
     import torch
 
-    from gruve.compose import rolls
-    from gruve.compose.pianoroll import score
+    from gruve.compose.pianoroll import rolls
+    from gruve.compose.pianoroll.scoring import score
 
     model = gruve.load(name)
     test = score(model, [torch.from_numpy(p) for p in rolls.load(f"jsb:{datasets / 'jsb'}").splits["test"]])
@@ -53,7 +53,7 @@ def test_shipped_piano_roll_models_reach_their_recorded_jsb_test_nll(name, datas
 
 def test_shipped_groove_drums_reaches_its_recorded_test_nll(datasets):
     from gruve.compose import corpus
-    from gruve.compose.lm_train import encode, held_out_nll
+    from gruve.compose.lm.training import encode, held_out_nll
 
     model = gruve.load("groove-drums")
     test = corpus.load(f"groove:{datasets / 'groove'}", say=lambda _: None).split("test")

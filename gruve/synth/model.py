@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from gruve.errors import GruveError
-from gruve.features import FeatureConfig, LogMel, mel_filters
+from gruve.errors import GruveError, OptionError, check
+from gruve.features import FeatureConfig, LogMel
 from gruve.nn import RecurrentStack
 from gruve.nn.heads import LEVELS, SampleHead
+from gruve.signal import FLOOR_DB, band_loudness, equalised, frame_count, long_term_power, timbre
 
 POSITION_SCALES = (0.01, 0.05, 0.2, 0.8)  # seconds: the decays of the position curves
 TAIL_SECONDS = 0.1
-ENVELOPE_SECONDS, ENVELOPE_FLOOR = 0.01, -80.0  # an envelope frame's length; dB below which silence is silence
+ENVELOPE_SECONDS, ENVELOPE_FLOOR = 0.01, FLOOR_DB  # an envelope frame's length; dB below which silence is silence
 TIMBRE_FFT = 1024  # samples per frame of the long-term spectrum
 EQUALISER_SMOOTHING, EQUALISER_LIMIT = 9, 24.0  # bins the gains are averaged over; their largest size in dB
 EQUALISER_SOUNDS = 32  # generated per label to measure the model's mean spectrum
@@ -35,11 +36,13 @@ EQUALISER_SEED = 1  # not generate's or evaluate's default 0: an evaluation does
 
 @dataclass
 class SynthConfig:
+    """The shape of a synthesiser, as its bundle records it."""
+
     labels: list[str]
     output: str = "mulaw"  # or "dual" (coarse and fine bytes of 16-bit samples)
-    sample_rate: int = 16000
+    sr: int = 16000  # samples per second
     seconds: float = 1.0  # training sounds are cut or padded with silence to this length
-    hidden: int = 256
+    hidden_size: int = 256  # GRU units
     head: int = 256  # units of each output's hidden layer
     embed: int = 64  # size of the GRU input (the sum of the embeddings)
     mel: dict | None = None  # a FeatureConfig's fields when conditioned on log-mel frames
@@ -52,101 +55,40 @@ class SynthConfig:
 
     @property
     def samples(self) -> int:
-        return round(self.seconds * self.sample_rate)
+        return round(self.seconds * self.sr)
 
     @property
     def envelope_hop(self) -> int:
-        return round(ENVELOPE_SECONDS * self.sample_rate)
+        return round(ENVELOPE_SECONDS * self.sr)
 
 
-def loudness(y: torch.Tensor, hop: int) -> torch.Tensor:
-    """The RMS level in dB (floored) of each `hop` samples of waveforms `y (..., samples)`, the last frame
-    padded with silence, `(..., frames)`."""
-    return _decibels(_frames(y, hop).square().mean(-1))
-
-
-def band_loudness(y: torch.Tensor, hop: int, bands: int, sample_rate: int) -> torch.Tensor:
-    """The level in dB (floored) of each of `bands` frequency bands in each `hop` samples of waveforms
-    `y (..., samples)`, `(..., bands, frames)`. The bands split the spectrum of each frame at log-spaced
-    edges from 250 Hz to the Nyquist frequency (a frame's powers add up to its `loudness`, by Parseval), so
-    a kick's quiet top or a cymbal's missing low end is something the model is told."""
-    if bands == 1:
-        return loudness(y, hop)[..., None, :]
-    spectrum = torch.fft.rfft(_frames(y, hop)).abs().square() / hop**2
-    spectrum[..., 1: (hop + 1) // 2] *= 2  # the negative frequencies' share
-    edges = torch.tensor(np.geomspace(250, sample_rate / 2, bands)[:-1], dtype=torch.float64)
-    band = torch.bucketize(torch.fft.rfftfreq(hop, 1 / sample_rate, dtype=torch.float64), edges, right=True)
-    power = torch.zeros(*spectrum.shape[:-1], bands).index_add_(-1, band, spectrum)
-    return _decibels(power).transpose(-1, -2)
-
-
-def timbre(y: torch.Tensor, bands: int, sample_rate: int) -> torch.Tensor:
-    """A sound's colour: the power of waveforms `y (batch, samples)` over their whole length in each of
-    `bands` mel bands, in dB below the loudest band (floored), `(batch, bands)`. The envelope says how loud a
-    moment is; this says where the sound's power lies, peaks included: a listen classifier hears 20% of
-    generated cymbals as cymbals, and 90% once each is given a real cymbal's long-term spectrum."""
-    power = long_term_power(y)
-    filters = torch.from_numpy(mel_filters(FeatureConfig(sr=sample_rate, n_fft=TIMBRE_FFT, n_mels=bands)))
-    level = _decibels(power @ filters.to(y.device).T)
-    return (level - level.amax(-1, keepdim=True)).clamp(min=ENVELOPE_FLOOR)
-
-
-def long_term_power(y: torch.Tensor) -> torch.Tensor:
-    """The power of waveforms `y (batch, samples)` in each STFT bin (TIMBRE_FFT), averaged over their frames
-    (silence either side), `(batch, TIMBRE_FFT // 2 + 1)`."""
-    return torch.stft(y, TIMBRE_FFT, TIMBRE_FFT // 4, window=torch.hann_window(TIMBRE_FFT, device=y.device),
-                      pad_mode="constant", return_complex=True).abs().square().mean(-1)
-
-
-def equalised(y: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
-    """Waveforms `y (batch, samples)` through zero-phase filters of `gains (batch, TIMBRE_FFT // 2 + 1)` dB,
-    one per waveform, applied to every STFT frame."""
-    window = torch.hann_window(TIMBRE_FFT, device=y.device)
-    spectrum = torch.stft(y, TIMBRE_FFT, TIMBRE_FFT // 4, window=window, pad_mode="constant", return_complex=True)
-    spectrum = spectrum * (10 ** (gains / 20))[..., None]
-    return torch.istft(spectrum, TIMBRE_FFT, TIMBRE_FFT // 4, window=window, length=y.shape[-1])
-
-
-def frame_count(samples: int, hop: int) -> int:
-    """How many frames of `hop` cover `samples`, the last one padded."""
-    return -(-samples // hop)
-
-
-def _frames(y: torch.Tensor, hop: int) -> torch.Tensor:
-    """Waveforms `y (..., samples)` in frames of `hop`, the last padded with silence, `(..., frames, hop)`."""
-    y = torch.nn.functional.pad(y, (0, -y.shape[-1] % hop))
-    return y.reshape(*y.shape[:-1], -1, hop)
-
-
-def _decibels(power: torch.Tensor) -> torch.Tensor:
-    return (10 * torch.log10(power + 1e-12)).clamp(min=ENVELOPE_FLOOR)
-
-
-def temperature_curve(steps: int, sample_rate: int, temperature: float, tail: float | None = None) -> np.ndarray:
+def temperature_curve(steps: int, sr: int, temperature: float, tail: float | None = None) -> np.ndarray:
     """The temperature of each sample, `(steps,)`: `temperature` at the onset, easing to `tail` (if given) with
     a time constant of TAIL_SECONDS. In float64, as the kernel divided by one temperature before it took one
     per sample: the same seed still gives the same sounds."""
     if tail is None:
         return np.full(steps, temperature, np.float64)
-    seconds = np.arange(steps) / sample_rate
+    seconds = np.arange(steps) / sr
     return tail + (temperature - tail) * np.exp(-seconds / TAIL_SECONDS)
 
 
-def position_features(t: torch.Tensor, sample_rate: int) -> torch.Tensor:
+def position_features(t: torch.Tensor, sr: int) -> torch.Tensor:
     """Curves of the time since the onset `t` (samples): linear, square root and decays, `(..., 6)`."""
-    seconds = t.float()[..., None] / sample_rate
+    seconds = t.float()[..., None] / sr
     decays = [torch.exp(-seconds / scale) for scale in POSITION_SCALES]
     return torch.cat([seconds, seconds.sqrt(), *decays], dim=-1)
 
 
 class WaveGRU(nn.Module):
+    """A sample-level GRU synthesiser (see the module's docstring); `generate` makes sounds with it."""
+
     task = "synth"
 
     def __init__(self, config: SynthConfig):
         super().__init__()
         self.config = config
         size = config.embed
-        self.head = SampleHead(config.hidden, config.head, config.output)
+        self.head = SampleHead(config.hidden_size, config.head, config.output)
         # one per lag and part, lag-major: previous.{lag * parts + part} (models of one lag keep their names)
         self.previous = nn.ModuleList(nn.Embedding(LEVELS, size) for _ in range(config.lags * self.head.parts))
         self.label = nn.Embedding(len(config.labels), size)
@@ -166,11 +108,26 @@ class WaveGRU(nn.Module):
             self.register_buffer("bank_timbre", torch.full((config.bank, config.timbre), ENVELOPE_FLOOR))
         if config.equaliser:
             self.register_buffer("equaliser", torch.zeros(len(config.labels), TIMBRE_FFT // 2 + 1))
-        self.rnn = RecurrentStack("gru", size, config.hidden)
+        self.rnn = RecurrentStack("gru", size, config.hidden_size)
 
     @classmethod
     def from_meta(cls, meta: dict) -> WaveGRU:
+        """An untrained network of the shape a bundle's metadata describes (its weights are loaded after)."""
         return cls(SynthConfig(**meta["config"]))
+
+    @staticmethod
+    def describe(meta: dict) -> tuple[str, str]:
+        """What a bundle's synthesiser is and its headline held-out score, for `gruve models`."""
+        config, metrics = meta["config"], meta.get("metrics", {})
+        bands = config.get("bands", 1)
+        envelope = f" by a {bands}-band envelope" if bands > 1 else " by envelope"
+        by = envelope if config.get("envelope") else " by log-mel" if config.get("mel") else ""
+        by += ", equalised" if config.get("equaliser") else ""
+        what = (f"{config['hidden_size']}-unit GRU, {config['output']} at {config['sr']} Hz{by}: "
+                f"{', '.join(config['labels'])}")
+        score = (f"NLL {metrics['valid_nll_per_sample']:.3f} per sample (held-out kits)"
+                 if "valid_nll_per_sample" in metrics else "-")
+        return what, score
 
     @property
     def hop(self) -> int:
@@ -192,11 +149,11 @@ class WaveGRU(nn.Module):
 
     def envelopes(self, y: torch.Tensor) -> torch.Tensor:
         """The envelopes of waveforms `y (batch, samples)` in dB, `(batch, bands, frames)`."""
-        return band_loudness(y, self.hop, self.config.bands, self.config.sample_rate)
+        return band_loudness(y, self.hop, self.config.bands, self.config.sr)
 
     def timbres(self, y: torch.Tensor) -> torch.Tensor | None:
         """The timbres of waveforms `y (batch, samples)`, `(batch, timbre)`; None for a model without."""
-        return timbre(y, self.config.timbre, self.config.sample_rate) if self.config.timbre else None
+        return timbre(y, self.config.timbre, self.config.sr, TIMBRE_FFT) if self.config.timbre else None
 
     def envelope_frames(self, levels: torch.Tensor, timbres: torch.Tensor | None = None) -> torch.Tensor:
         """The conditioning of envelopes `levels (batch, bands, frames)` in dB, and of the sounds' `timbres
@@ -220,8 +177,8 @@ class WaveGRU(nn.Module):
         kept = [np.flatnonzero(self.bank_label.numpy() == i) for i in range(len(self.config.labels))]
         missing = sorted({self.config.labels[i] for i in label.tolist() if not len(kept[i])})
         if missing:
-            raise GruveError(f"this model kept no envelope of {', '.join(missing)} (none was in its training "
-                             "sounds): give --like FILE.")
+            raise OptionError("like", f"this model kept no envelope of {', '.join(missing)} (none was in its training "
+                             "sounds): give {like} FILE.")
         rows = [rng.choice(kept[i]) for i in label.tolist()]
         chosen = self.bank[rows].view(len(rows), self.config.bands, -1)[..., :frames]
         levels = torch.nn.functional.pad(chosen, (0, frames - chosen.shape[-1]), value=ENVELOPE_FLOOR)
@@ -233,8 +190,7 @@ class WaveGRU(nn.Module):
         EQUALISER_LIMIT either way) that bring the mean long-term spectrum of `per_label` sounds the model
         generates to that of training sounds `waves (count, samples)` of `labels (count,)`. The GRU's sounds
         keep their own spectral shape per sound; the equaliser corrects the label's average colour, which the
-        model gets wrong by several dB in places (`drums` puts 3-11 dB too much above 6 kHz into every label,
-        and 7 dB too little below 100 Hz into its cymbals)."""
+        model gets wrong by several dB in places."""
         from scipy.ndimage import uniform_filter1d
 
         if self.config.mel is not None:
@@ -242,8 +198,8 @@ class WaveGRU(nn.Module):
         names = self.config.labels
         made = torch.from_numpy(self.generate([name for name in names for _ in range(per_label)],
                                               self.config.seconds, seed=seed, raw=True))
-        made = long_term_power(made).view(len(names), per_label, -1).mean(1)
-        real, gains = long_term_power(waves), np.zeros((len(names), TIMBRE_FFT // 2 + 1), np.float32)
+        made = long_term_power(made, TIMBRE_FFT).view(len(names), per_label, -1).mean(1)
+        real, gains = long_term_power(waves, TIMBRE_FFT), np.zeros((len(names), TIMBRE_FFT // 2 + 1), np.float32)
         for i in range(len(names)):
             if (labels == i).any():  # a label without training sounds keeps gains of 0 dB
                 ratio = 10 * torch.log10((real[labels == i].mean(0) + 1e-10) / (made[i] + 1e-10))
@@ -262,7 +218,7 @@ class WaveGRU(nn.Module):
     def inputs(self, previous: torch.Tensor, label: torch.Tensor, t: torch.Tensor,
                frames: torch.Tensor | None) -> torch.Tensor:
         """The GRU's input `(batch, time, embed)` at samples `t (batch, time)` after the onset."""
-        x = self.label(label)[:, None] + self.position(position_features(t, self.config.sample_rate))
+        x = self.label(label)[:, None] + self.position(position_features(t, self.config.sr))
         for i, embedding in enumerate(self.previous):
             x = x + embedding(previous[..., i // self.head.parts, i % self.head.parts])
         if frames is not None:
@@ -275,14 +231,15 @@ class WaveGRU(nn.Module):
         `like` (cut or extended with silence to the sound's length), else for an envelope model kept
         envelopes of the labels."""
         if self.config.mel is not None and like is None:
-            raise GruveError("this model is a vocoder (conditioned on log-mel frames): give --like FILE to resynthesise.")
+            raise OptionError("like", "this model is a vocoder (conditioned on log-mel frames): give {like} FILE to "
+                              "resynthesise.")
         if not (self.config.mel or self.config.envelope) and like is not None:
-            raise GruveError("this model is not conditioned on log-mel frames or an envelope, so it takes no --like.")
+            raise OptionError("like", "this model is not conditioned on log-mel frames or an envelope, so it takes no {like}.")
         label = torch.tensor([self.label_index(name) for name in labels])
-        steps = round((seconds if seconds is not None else like.shape[-1] / self.config.sample_rate)
-                      * self.config.sample_rate)
+        steps = round((seconds if seconds is not None else like.shape[-1] / self.config.sr)
+                      * self.config.sr)
         if steps < 1:
-            raise GruveError("--seconds must be more than 0.")
+            raise OptionError("seconds", "{seconds} must be more than 0.")
         if like is not None:
             like = torch.nn.functional.pad(like[:steps], (0, max(0, steps - like.shape[-1])))
             return label, steps, self.frames_of(like.expand(len(labels), -1))
@@ -297,13 +254,12 @@ class WaveGRU(nn.Module):
         """One sound per entry of `labels`, all at once through the fused kernel, `(n, samples)` float32, each
         through its label's equaliser unless `raw` (or the model has none). A mel-conditioned model
         resynthesises `like (samples,)` (of `seconds`, default its length)."""
-        for name, value in (("--temperature", temperature), ("--tail-temperature", tail_temperature)):
-            if value is not None and value <= 0:
-                raise GruveError(f"{name} must be above 0 (got {value}).")
+        for name, value in (("temperature", temperature), ("tail_temperature", tail_temperature)):
+            check(value is None or value > 0, name, f"{{{name}}} must be above 0 (got {value}).")
         self.eval()
         label, steps, frames = self.prepare(labels, seconds, like, seed)
         uniform = np.random.default_rng(seed).random((steps, len(labels), self.head.parts), dtype=np.float32)
-        curve = temperature_curve(steps, self.config.sample_rate, temperature, tail_temperature)
+        curve = temperature_curve(steps, self.config.sr, temperature, tail_temperature)
         waves = self.head.decode(torch.from_numpy(self.levels(label, steps, frames, curve, uniform))).T
         return (waves if raw else self.equalise(waves, label)).numpy()
 
@@ -324,8 +280,8 @@ class WaveGRU(nn.Module):
             return np.ascontiguousarray(x.detach().float().numpy() @ w_ih.T, dtype=np.float32)
 
         batch = len(label)
-        position = self.position(position_features(torch.arange(steps), self.config.sample_rate))
-        frame_gates = gates(frames) if frames is not None else np.zeros((batch, 1, 3 * self.config.hidden), np.float32)
+        position = self.position(position_features(torch.arange(steps), self.config.sr))
+        frame_gates = gates(frames) if frames is not None else np.zeros((batch, 1, 3 * self.config.hidden_size), np.float32)
         hop = self.hop if frames is not None else steps + 1
         head = self.head
         stack = lambda layers, name: np.ascontiguousarray(  # noqa: E731
@@ -338,7 +294,7 @@ class WaveGRU(nn.Module):
                     gates(position), frame_gates, hop, w_hh, b_hh, stack(head.hidden, "weight"),
                     stack(head.hidden, "bias"), np.ascontiguousarray(coarse_now), stack(head.out, "weight"),
                     stack(head.out, "bias"), temperature, uniform, first,
-                    np.zeros((batch, self.config.hidden), np.float32), levels)
+                    np.zeros((batch, self.config.hidden_size), np.float32), levels)
         return levels
 
     @torch.inference_mode()

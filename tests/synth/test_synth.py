@@ -16,7 +16,7 @@ from gruve import bundle
 from gruve.data.sources import Item
 from gruve.nn.heads import SampleHead
 from gruve.synth.model import SynthConfig, WaveGRU
-from gruve.synth.train import split_by_group
+from gruve.synth.training import split_by_group
 
 
 def test_mulaw_and_dual_codecs_round_trip_and_silence_is_zero():
@@ -36,7 +36,7 @@ def test_mulaw_and_dual_codecs_round_trip_and_silence_is_zero():
 
 
 def test_a_training_example_gives_each_target_the_samples_before_it_nearest_first():
-    from gruve.synth.train import Sound, _example
+    from gruve.synth.training import Sound, _example
 
     levels = torch.arange(1, 11)[:, None]  # sample i (from 0) has level i + 1; silence is level 0
     sound = Sound(levels, 10, 0, torch.zeros(10))
@@ -49,7 +49,7 @@ def test_a_training_example_gives_each_target_the_samples_before_it_nearest_firs
 
 @pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
 def test_onset_share_sets_how_many_training_windows_start_where_the_sound_is_made(share):
-    from gruve.synth.train import Sound, Windows
+    from gruve.synth.training import Sound, Windows
 
     sound = Sound(torch.zeros(16000, 1, dtype=torch.long), 4000, 0, torch.zeros(16000))
     windows = Windows([sound] * 50, 1024, share, torch.zeros(1, dtype=torch.long), lags=1, seed=0)
@@ -60,7 +60,7 @@ def test_onset_share_sets_how_many_training_windows_start_where_the_sound_is_mad
 
 def _model(output: str, condition: str | None = None, lags: int = 1) -> WaveGRU:
     torch.manual_seed(0)
-    config = SynthConfig(["a", "b"], output, hidden=48, head=24, embed=16, lags=lags,
+    config = SynthConfig(["a", "b"], output, hidden_size=48, head=24, embed=16, lags=lags,
                          mel={"sr": 16000, "n_fft": 256, "hop_length": 64, "n_mels": 16, "fmin": 0.0,
                               "fmax": None, "amin": 1e-10} if condition == "mel" else None,
                          envelope=condition in ("envelope", "bands", "timbre"), bands=3 if condition == "bands" else 1,
@@ -96,7 +96,7 @@ def test_fused_kernel_draws_the_same_samples_as_a_torch_step_loop(output, condit
 @pytest.mark.parametrize("output,lags", [("mulaw", 1), ("dual", 1), ("mulaw", 4)])
 def test_teacher_forced_forward_gives_the_distributions_generation_drew_from(output, lags):
     """The whole-sequence pass (training, on `_example`s) and the step kernel (generation) are the same model."""
-    from gruve.synth.train import Sound, _example
+    from gruve.synth.training import Sound, _example
 
     model = _model(output, lags=lags)
     label = torch.tensor([1, 0])
@@ -127,7 +127,7 @@ def test_a_tail_temperature_eases_from_the_onsets_temperature_and_none_changes_n
 
 
 def test_an_envelope_that_holds_a_noise_floor_lies_far_from_one_that_decays():
-    from gruve.synth.evaluate import envelope
+    from gruve.signal import envelope
 
     rng = np.random.default_rng(0)
     t = np.arange(16000) / 16000
@@ -152,11 +152,11 @@ def test_a_held_out_group_is_a_whole_kit_and_a_manifest_split_is_kept(tmp_path):
 @pytest.fixture(scope="module")
 def trained(tone_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "run"
-    from gruve.synth.train import SynthOptions, train
+    from gruve.synth.training import SynthOptions, train
     from gruve.training import TrainOptions
 
-    summary = train(SynthOptions(str(tone_folder), hidden=32, head=32, embed=16, seconds=0.5, window=256),
-                    TrainOptions(out, max_epochs=2, progress=False), say=lambda _: None)
+    summary = train(SynthOptions(data=str(tone_folder), hidden_size=32, head=32, embed=16, seconds=0.5, window=256),
+                    TrainOptions(out=out, max_epochs=2, progress=False), say=lambda _: None)
     return out, summary
 
 
@@ -172,7 +172,7 @@ def test_training_learns_and_writes_a_bundle_with_its_curves(trained):
 
 
 def test_training_fits_an_equaliser_that_brings_each_labels_mean_spectrum_to_the_real_ones(trained, tone_folder):
-    from gruve.synth.model import long_term_power
+    from gruve.signal import long_term_power
 
     out, _ = trained
     model = bundle.load(out, task="synth")
@@ -195,7 +195,7 @@ def test_training_fits_an_equaliser_that_brings_each_labels_mean_spectrum_to_the
 
 @pytest.mark.parametrize("samples", [1, 160, 16000])
 def test_an_equaliser_of_flat_gains_scales_a_sound_of_any_length(samples):
-    from gruve.synth.model import equalised
+    from gruve.signal import equalised
 
     y = torch.from_numpy(np.random.default_rng(0).standard_normal((2, samples), dtype=np.float32))
     assert torch.allclose(equalised(y, torch.zeros(2, 513)), y, atol=1e-5)
@@ -216,8 +216,8 @@ def test_equalise_refits_a_models_equaliser_as_training_did(trained, tone_folder
 
 
 def test_shaped_noise_follows_a_real_sounds_envelope_and_the_labels_mean_spectrum():
-    from gruve.synth.evaluate import shaped_noise
-    from gruve.synth.model import long_term_power
+    from gruve.signal import long_term_power
+    from gruve.synth.evaluation import shaped_noise
 
     t = np.arange(8000) / 16000
     real = np.stack([np.sin(2 * np.pi * 500 * t) * np.exp(-t / 0.05) for _ in range(3)]).astype(np.float32)
@@ -272,7 +272,8 @@ def test_a_mel_model_resynthesises_a_file_at_its_length(tone_folder, tmp_path, c
 
 
 def test_an_envelope_model_draws_its_training_sounds_envelopes_or_follows_a_files(tone_folder, tmp_path, capsys):
-    from gruve.synth.model import ENVELOPE_FLOOR, loudness
+    from gruve.signal import loudness
+    from gruve.synth.model import ENVELOPE_FLOOR
 
     args = ["synth", "train", str(tone_folder), "--out", str(tmp_path / "run"), "--hidden", "16", "--head", "16",
             "--seconds", "0.3", "--window", "128", "--envelope", "--epochs", "1"]
@@ -301,7 +302,7 @@ def test_an_envelope_model_draws_its_training_sounds_envelopes_or_follows_a_file
 
 
 def test_band_envelopes_split_a_frames_power_by_frequency_and_a_band_model_keeps_them(tone_folder, tmp_path, capsys):
-    from gruve.synth.model import band_loudness, loudness
+    from gruve.signal import band_loudness, loudness
 
     t = np.arange(16000) / 16000
     low, high = np.sin(2 * np.pi * 100 * t), np.sin(2 * np.pi * 6000 * t)
@@ -329,7 +330,7 @@ def test_band_envelopes_split_a_frames_power_by_frequency_and_a_band_model_keeps
 
 def test_a_timbre_model_draws_envelope_and_timbre_from_one_training_sound_or_takes_a_files(tone_folder, tmp_path,
                                                                                           capsys):
-    from gruve.synth.model import timbre
+    from gruve.signal import timbre
 
     t = np.arange(16000) / 16000
     tones = torch.from_numpy(np.stack([np.sin(2 * np.pi * f * t) for f in (300, 3000)]).astype(np.float32))
@@ -375,13 +376,13 @@ def test_a_synthesiser_of_one_sound_trains_where_a_classifier_of_one_class_is_re
     (["generate", "MODEL", "--temperature", "0"], "--temperature must be above 0"),
     (["generate", "MODEL", "--tail-temperature", "-1"], "--tail-temperature must be above 0"),
     (["evaluate", "MODEL", "--data", "DATA", "--classifier", "MODEL", "--tail-temperature", "0"],
-     "--tail-temperature above 0"),
+     "--tail-temperature must be above 0"),
     (["generate", "MODEL", "--n", "0"], "--n must be at least 1"),
     (["generate", "MODEL", "--like", "WAV"], "not conditioned on log-mel frames or an envelope"),
     (["generate", "MODEL", "--like", "MODEL"], "is not a readable audio file"),
     (["generate", "bach-chorales"], "is a compose model"),
     (["train", "DATA", "--output", "float"], "--output must be one of mulaw, dual"),
-    (["train", "DATA", "--onset-share", "1.5"], "--onset-share from 0 to 1"),
+    (["train", "DATA", "--onset-share", "1.5"], "--onset-share must be from 0 to 1"),
     (["train", "DATA", "--lags", "0"], "--lags must be at least 1"),
     (["train", "/nowhere"], "is not a folder, a CSV manifest"),
     (["equalise", "MODEL", "--data", "DATA", "--n", "0", "--out", "OUT"], "--n must be at least 1"),
@@ -401,7 +402,7 @@ def test_user_mistakes_get_one_sentence_and_no_traceback(args, phrase, trained, 
 def test_spectral_detail_tells_ringing_partials_from_noise_of_the_same_spectral_shape():
     from scipy.signal import lfilter
 
-    from gruve.synth.evaluate import log_spectrum, spectral_detail
+    from gruve.signal import log_spectrum, spectral_detail
 
     rng = np.random.default_rng(0)
     t = np.arange(16000) / 16000
@@ -436,11 +437,11 @@ def test_shipped_drums_model_makes_every_class_and_scores_its_recorded_nll(datas
     """The shipped model generates every class it lists, and scores on the held-out kits of the real drums
     the NLL per sample recorded when it was trained."""
     from gruve.data.sources import resolve
-    from gruve.synth.train import held_out_nll, load_sounds
+    from gruve.synth.training import held_out_nll, load_sounds
 
     model = bundle.load("drums", task="synth")
     assert model.config.labels == ["clap", "cymbal", "hihat", "kick", "snare", "tom"]
-    assert model.config.hidden >= 256
+    assert model.config.hidden_size >= 256
     assert model.config.equaliser and model.meta["equaliser"]["sounds"] == 504  # its training sounds
     waves = model.generate(model.config.labels, 0.1, seed=0)
     assert waves.shape == (6, 1600) and np.abs(waves).max() <= 1 and np.all(np.isfinite(waves))

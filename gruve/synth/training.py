@@ -4,7 +4,6 @@ teacher forcing, validation NLL per sample on whole held-out sounds, and the `tr
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -15,25 +14,25 @@ import torch
 import torchmetrics
 from torch.utils.data import DataLoader, Dataset
 
-from gruve import audio, bundle
+from gruve import audio, bundle, training
 from gruve.data.sources import DataError, Item, resolve
+from gruve.errors import check
 from gruve.features import FeatureConfig
-from gruve.plots import training_curves
 from gruve.synth.model import EQUALISER_SOUNDS, SynthConfig, WaveGRU
-from gruve.training import TrainOptions, build_trainer, load_best, provenance, resume_path
+from gruve.training import TrainOptions
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SynthOptions:
     """What to train; every option has a default that suits drum one-shots at 16 kHz."""
 
-    data: str
-    output: str = "mulaw"
-    sample_rate: int = 16000
-    seconds: float = 1.0
-    hidden: int = 256
-    head: int = 256
-    embed: int = 64
+    data: str  # a folder with one sub-folder of sounds per label, or a CSV manifest (path,label[,split])
+    output: str = "mulaw"  # one of SampleHead.KINDS: mulaw (8-bit mu-law) or dual (coarse and fine bytes)
+    sr: int = 16000  # samples per second the model works at
+    seconds: float = 1.0  # sounds are cut to this length (shorter ones end in silence)
+    hidden_size: int = 256  # GRU units
+    head: int = 256  # units of each output layer
+    embed: int = 64  # size of the GRU input
     mel: bool = False  # condition on log-mel frames (a vocoder)
     envelope: bool = False  # condition on a loudness envelope
     bands: int = 1  # of the envelope
@@ -42,12 +41,34 @@ class SynthOptions:
     window: int = 1024  # samples per training window
     onset_share: float = 0.25  # share of windows that start at the onset, where the sound is made
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 2e-3  # Adam's, halved after 2 epochs without progress
     valid_share: float = 0.1
+
+    def __post_init__(self):
+        from gruve.nn.heads import SampleHead
+
+        check(self.output in SampleHead.KINDS, "output",
+              f"{{output}} must be one of {', '.join(SampleHead.KINDS)} (got {self.output!r}).")
+        check(self.seconds > 0, "seconds", f"{{seconds}} must be above 0 (got {self.seconds}).")
+        check(self.window >= 2, "window", f"{{window}} must be at least 2 (got {self.window}).")
+        check(self.sr >= 1000, "sr", f"{{sr}} must be at least 1000 (got {self.sr}).")
+        check(0 <= self.onset_share <= 1, "onset_share", f"{{onset_share}} must be from 0 to 1 (got {self.onset_share}).")
+        check(not (self.mel and self.envelope), "envelope",
+              "choose {mel} or {envelope}, not both (log-mel frames already carry the loudness).")
+        check(self.timbre >= 0, "timbre", f"{{timbre}} must be at least 0 (got {self.timbre}).")
+        check(self.timbre == 0 or self.envelope, "timbre", "{timbre} can be above 0 only with {envelope}.")
+        check(self.lags >= 1, "lags", f"{{lags}} must be at least 1 (got {self.lags}).")
+        check(self.bands >= 1, "bands", f"{{bands}} must be at least 1 (got {self.bands}).")
+        check(self.bands == 1 or self.envelope, "bands", "{bands} can be more than 1 only with {envelope}.")
+        check(self.batch_size >= 1, "batch_size", f"{{batch_size}} must be at least 1 (got {self.batch_size}).")
+        check(self.hidden_size >= 1, "hidden_size", f"{{hidden_size}} must be at least 1 (got {self.hidden_size}).")
+        check(self.lr > 0, "lr", f"{{lr}} must be above 0 (got {self.lr}).")
 
 
 @dataclass
 class Sound:
+    """A training sound: its levels for the head, its length, its label and its waveform."""
+
     levels: torch.Tensor  # (samples, parts), padded with silence to the configured length
     length: int  # samples before the padding
     label: int
@@ -60,7 +81,7 @@ def load_sounds(items: list[Item], model: WaveGRU, say: Callable[[str], None]) -
     config, sounds, skipped = model.config, [], 0
     for item in items:
         try:
-            y = audio.load(item.path, config.sample_rate)[: config.samples]
+            y = audio.load(item.path, config.sr)[: config.samples]
         except audio.AudioError as error:
             say(f"skipped: {error}")
             skipped += 1
@@ -75,7 +96,7 @@ def load_sounds(items: list[Item], model: WaveGRU, say: Callable[[str], None]) -
 
 def split_by_group(items: list[Item], share: float, seed: int) -> tuple[list[Item], list[Item]]:
     """Train and valid items. A manifest's own split is kept; otherwise whole groups are held out, a group
-    being the part of a file name before `__` (the kit, in ../shared/datasets/drums), else the file: a
+    being the part of a file name before `__` (a drum kit, say), else the file: a
     held-out sound's kit is never heard in training."""
     if any(i.split for i in items):
         return [i for i in items if i.split == "train"], [i for i in items if i.split in ("valid", "test")]
@@ -145,6 +166,8 @@ def nll_sum(model: WaveGRU, batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class SynthTask(L.LightningModule):
+    """Teacher-forced training of a WaveGRU: NLL per sample, Adam, the rate halved on a plateau."""
+
     def __init__(self, model: WaveGRU, lr: float):
         super().__init__()
         self.model, self.lr = model, lr
@@ -179,14 +202,15 @@ def held_out_nll(model: WaveGRU, sounds: list[Sound], batch_size: int = 8) -> fl
 
 
 def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
-    """Train on `options.data`, write `run.out/model.safetensors`, and score the held-out sounds."""
-    L.seed_everything(run.seed, workers=True, verbose=False)
+    """Train on `options.data`, write `run.out/model.safetensors` and `curves.png`, and score the held-out
+    sounds; returns the metrics and the model's path."""
+    training.start(run)
     corpus = resolve(options.data)
     labels = corpus.labels("label") if "label" in corpus.targets else []
     if not labels:
         raise DataError(f"{options.data} gives no 'label' for its sounds (a folder per class, or a 'label' column).")
-    mel = FeatureConfig(sr=options.sample_rate).to_dict() if options.mel else None
-    config = SynthConfig(labels, options.output, options.sample_rate, options.seconds, options.hidden, options.head,
+    mel = FeatureConfig(sr=options.sr).to_dict() if options.mel else None
+    config = SynthConfig(labels, options.output, options.sr, options.seconds, options.hidden_size, options.head,
                          options.embed, mel, options.envelope, options.bands, lags=options.lags,
                          timbre=options.timbre)
     model = WaveGRU(config)
@@ -201,52 +225,50 @@ def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] =
     conditioned = (", log-mel conditioned" if mel else f", conditioned on an envelope of {options.bands} band(s)"
                    + (f" and a timbre of {options.timbre} mel bands" if options.timbre else "") if options.envelope
                    else "")
-    say(f"training a {options.hidden}-unit GRU ({options.output} output{conditioned}) on "
+    say(f"training a {options.hidden_size}-unit GRU ({options.output} output{conditioned}) on "
         f"{len(train_sounds)} sounds ({len(labels)} labels: {', '.join(labels)}), {len(valid_sounds)} held out; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    run.out.mkdir(parents=True, exist_ok=True)
     silence = model.head.silence
     loader = DataLoader(Windows(train_sounds, options.window, options.onset_share, silence, options.lags, run.seed),
                         options.batch_size, shuffle=True)
     valid = DataLoader(Whole(valid_sounds, silence, options.lags), 8)
     run = replace(run, max_epochs=run.max_epochs or 30)
-    trainer = build_trainer(run, monitor="val_loss", gradient_clip=1.0)
-    task = SynthTask(model, options.lr)
-    started = time.time()
-    trainer.fit(task, loader, valid, ckpt_path=resume_path(run))
-    seconds = time.time() - started
-    load_best(trainer, task)
+    fitted = training.fit(SynthTask(model, options.lr), run, loader, valid, gradient_clip=1.0)
     if not mel:
         say("fitting the output equaliser to the training sounds")
         model.fit_equaliser(torch.stack([s.wave for s in train_sounds]), torch.tensor([s.label for s in train_sounds]))
-    metrics = {"epochs": trainer.current_epoch, "train_seconds": round(seconds, 1),
-               "valid_nll_per_sample": round(held_out_nll(model, valid_sounds), 4), "valid_sounds": len(valid_sounds)}
+    metrics = {**fitted, "valid_nll_per_sample": round(held_out_nll(model, valid_sounds), 4),
+               "valid_sounds": len(valid_sounds)}
     meta = {"task": "synth", "config": asdict(config), "metrics": metrics,
             **({} if mel else {"equaliser": {"data": options.data, "sounds": len(train_sounds),
-                                             "generated_per_label": EQUALISER_SOUNDS}}),
-            "training": {**provenance(options.data, options, run.seed), "corpus": corpus.name,
-                         "valid_files": sorted(i.path.name for i in valid_items)}}
-    path = bundle.save(run.out / "model.safetensors", model, meta)
-    training_curves(run.out / "metrics.csv", run.out / "curves.png")
+                                             "generated_per_label": EQUALISER_SOUNDS}})}
+    path = training.save_model(run, model, meta, options.data, options, corpus=corpus.name,
+                               valid_files=sorted(i.path.name for i in valid_items))
     return {"model": str(path), **metrics}
 
 
-def equalise(model_name: str, data: str, out: Path, per_label: int = EQUALISER_SOUNDS,
+def equalise(model: str | Path, data: str, out: str | Path, n: int = EQUALISER_SOUNDS,
              say: Callable[[str], None] = print) -> dict:
-    """Fit (or refit) `model_name`'s output equaliser to `data`'s sounds, leaving out those the model was
-    validated on, and write the model to `out`: what `train` does at its end, for a model trained before it
-    did, or to colour a model after other sounds."""
-    model = bundle.load(model_name, task="synth")
+    """Fit (or refit) `model`'s output equaliser to `data`'s sounds, leaving out those the model was
+    validated on, measuring the model's mean spectrum on `n` sounds it generates per label, and write the
+    model to `out` (a .safetensors file, or a folder: `out/model.safetensors`): what `train` does at its end,
+    for a model trained before it did, or to colour a model after other sounds. Returns the model's path and
+    how many sounds it was fitted to."""
+    check(n >= 1, "n", f"{{n}} must be at least 1 (got {n}).")
+    out = Path(out)
+    if out.is_dir() or not out.suffix:
+        out = out / "model.safetensors"
+    synthesiser = bundle.load(model, task="synth")
     corpus = resolve(data)
-    held_out = set(model.meta.get("training", {}).get("valid_files", []))
-    labels = model.config.labels
+    held_out = set(synthesiser.meta.get("training", {}).get("valid_files", []))
+    labels = synthesiser.config.labels
     items = [i for i in corpus.items if i.labels.get("label") in labels and i.path.name not in held_out]
-    sounds = load_sounds(items, model, say)
+    sounds = load_sounds(items, synthesiser, say)
     if not sounds:
         raise DataError(f"{data} has no readable sounds of this model's labels ({', '.join(labels)}) outside "
                         "its held-out ones.")
-    say(f"fitting the output equaliser to {len(sounds)} sounds of {data} ({per_label} generated per label)")
-    model.fit_equaliser(torch.stack([s.wave for s in sounds]), torch.tensor([s.label for s in sounds]), per_label)
-    meta = {**model.meta, "config": asdict(model.config),
-            "equaliser": {"data": data, "sounds": len(sounds), "generated_per_label": per_label}}
-    return {"model": str(bundle.save(out, model, meta)), "sounds": len(sounds)}
+    say(f"fitting the output equaliser to {len(sounds)} sounds of {data} ({n} generated per label)")
+    synthesiser.fit_equaliser(torch.stack([s.wave for s in sounds]), torch.tensor([s.label for s in sounds]), n)
+    meta = {**synthesiser.meta, "config": asdict(synthesiser.config),
+            "equaliser": {"data": data, "sounds": len(sounds), "generated_per_label": n}}
+    return {"model": str(bundle.save(out, synthesiser, meta)), "sounds": len(sounds)}

@@ -1,0 +1,86 @@
+"""Generating sounds with a synthesiser: the options of `gruve synth generate` and the `generate` verb, which
+writes each sound as a WAV and one picture of them all."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from gruve.errors import check
+
+
+@dataclass(kw_only=True)
+class GenerateOptions:
+    """What to generate: how many sounds of which label, how long, how hot, from which seed."""
+
+    label: str | None = None  # which kind of sound; None: the model's first label
+    n: int = 8  # how many sounds, generated together in one batch
+    seconds: float | None = None  # each sound's length; None: 1.0, or `like`'s length
+    temperature: float = 1.0  # below 1: cleaner, more predictable; above 1: noisier
+    tail_temperature: float | None = None  # what each sound eases to after its onset; None: `temperature` throughout
+    seed: int = 0  # the same seed gives the same sounds
+    like: Path | None = None  # an audio file: the log-mel frames (vocoder) or envelope to follow
+    raw: bool = False  # skip the model's output equaliser: the GRU's own sounds
+
+    def __post_init__(self):
+        check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
+        check(self.seconds is None or (math.isfinite(self.seconds) and self.seconds > 0), "seconds",
+              f"{{seconds}} must be above 0 (got {self.seconds}).")
+        check(math.isfinite(self.temperature) and self.temperature > 0, "temperature",
+              f"{{temperature}} must be above 0 (got {self.temperature}).")
+        check(self.tail_temperature is None or (math.isfinite(self.tail_temperature) and self.tail_temperature > 0),
+              "tail_temperature", f"{{tail_temperature}} must be above 0 (got {self.tail_temperature}).")
+        if self.like is not None:
+            self.like = Path(self.like)
+
+
+@dataclass
+class Generated:
+    """What `generate` made: the WAV files, the picture of them, the sounds themselves and how long it took."""
+
+    paths: list[Path]
+    picture: Path
+    samples: np.ndarray = field(repr=False)  # (n, samples) float32
+    sr: int
+    seconds: float  # generation time, the writing left out
+
+    @property
+    def samples_per_second(self) -> float:
+        """Samples generated per second of generation time."""
+        return self.samples.size / max(self.seconds, 1e-9)
+
+
+def generate(model, options: GenerateOptions, out: str | Path, say: Callable[[str], None] = print) -> Generated:
+    """Generate `options.n` sounds with `model` (a WaveGRU, a bundle's path or a shipped model's name), write
+    each as `out/LABEL-N.wav` (16-bit) and all of them into `out/sounds.png`."""
+    import soundfile as sf
+    import torch
+
+    from gruve import audio, bundle
+    from gruve.files import atomic_path
+    from gruve.plots import sounds
+
+    synthesiser = model if isinstance(model, torch.nn.Module) else bundle.load(model, task="synth")
+    config, out = synthesiser.config, Path(out)
+    label = options.label or config.labels[0]
+    synthesiser.label_index(label)  # an unknown label is refused before any work
+    reference = None if options.like is None else torch.from_numpy(audio.load(options.like, config.sr))
+    seconds = options.seconds if options.seconds is not None or options.like else 1.0
+    started = time.perf_counter()
+    waves = synthesiser.generate([label] * options.n, seconds, options.temperature, options.seed, reference,
+                                 options.tail_temperature, options.raw)
+    took = time.perf_counter() - started
+    paths = [out / f"{label}-{i}.wav" for i in range(1, options.n + 1)]
+    for path, y in zip(paths, waves):
+        with atomic_path(path) as tmp:
+            sf.write(tmp, y, config.sr, subtype="PCM_16")
+    heat = f"temperature {options.temperature}" + ("" if options.tail_temperature is None
+                                                   else f" to {options.tail_temperature}")
+    picture = sounds(list(waves), config.sr, [f"{p.stem} ({heat}, seed {options.seed})" for p in paths],
+                     out / "sounds.png")
+    return Generated(paths, picture, waves, config.sr, took)
