@@ -62,6 +62,7 @@ def models():
 
 
 def main() -> None:
+    """Run the app; a GruveError becomes one sentence on stderr and exit code 1, never a traceback."""
     try:
         app()
     except OptionError as error:

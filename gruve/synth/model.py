@@ -55,10 +55,12 @@ class SynthConfig:
 
     @property
     def samples(self) -> int:
+        """Samples per sound."""
         return round(self.seconds * self.sr)
 
     @property
     def envelope_hop(self) -> int:
+        """Samples per envelope frame."""
         return round(ENVELOPE_SECONDS * self.sr)
 
 
@@ -131,11 +133,13 @@ class WaveGRU(nn.Module):
 
     @property
     def hop(self) -> int:
+        """Samples per conditioning frame: log-mel hop, envelope hop, or 1 for an unconditioned model."""
         if self.config.mel:
             return self.features.config.hop_length
         return self.config.envelope_hop if self.config.envelope else 1
 
     def label_index(self, label: str) -> int:
+        """The index of `label`; an unknown label is refused with the labels the model knows."""
         if label not in self.config.labels:
             raise GruveError(f"this model knows no label {label!r}; it knows: {', '.join(self.config.labels)}.")
         return self.config.labels.index(label)

@@ -31,12 +31,15 @@ PUBLISHED_SUFFIXES = (".json", ".pickle", ".pkl", ".mat")
 
 @dataclass
 class RollSets:
+    """A piano-roll data set: (steps, 88) rolls per split, and the piece names where pieces have them."""
+
     name: str
     splits: dict[str, list[np.ndarray]]  # train / valid / test
     steps_per_quarter: int = 1
     pieces: dict[str, list[str]] = field(default_factory=dict)  # names per split, where pieces have names
 
     def frames(self, split: str) -> int:
+        """Time steps in `split`, all pieces together."""
         return sum(len(r) for r in self.splits[split])
 
 
@@ -61,6 +64,7 @@ def load(spec: str, steps_per_quarter: int = 1, seed: int = 0, say: Callable[[st
 
 
 def fetch(name: str, cache_dir: Path | None = None) -> Path:
+    """The published pickle of the benchmark set `name`, downloaded into the cache once."""
     filename = f"{BENCHMARK[name]}.pickle"
     return download(BENCHMARK_URL + filename.replace(" ", "%20"),
                     cache_root(cache_dir) / "datasets" / name / filename, checksum=None)
