@@ -7,6 +7,7 @@ line (`--top-p`).
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 
@@ -40,3 +41,11 @@ def check(ok: bool, field: str, message: str) -> None:
     """Raise `OptionError(field, message)` unless `ok`: the one-line form of an option check."""
     if not ok:
         raise OptionError(field, message)
+
+
+def check_positive(value: float | None, field: str, optional: bool = False) -> None:
+    """Refuse `value` unless it is a finite number above 0 (or None, where `optional`): temperatures,
+    lengths, tempi. NaN and infinity are refused too, since every comparison with NaN is False."""
+    if value is None and optional:
+        return
+    check(value is not None and math.isfinite(value) and value > 0, field, f"{{{field}}} must be above 0 (got {value}).")

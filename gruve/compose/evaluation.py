@@ -14,7 +14,6 @@ the other pieces.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from gruve.compose import metrics
 from gruve.compose.lm import tokens
 from gruve.compose.scores import read_score, score_files
 from gruve.data.items import SPLITS, DataError
-from gruve.errors import check
+from gruve.errors import check, check_positive
 from gruve.files import write_csv, write_json
 
 OTHERS = 2000  # the most pieces in each baseline set, drawn at random beyond that
@@ -51,8 +50,7 @@ class EvaluateOptions:
         check(self.split in SPLITS, "split", f"{{split}} must be one of {', '.join(SPLITS)} (got {self.split!r}).")
         check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
         check(self.bars is None or self.bars >= 1, "bars", f"{{bars}} must be at least 1 (got {self.bars}).")
-        check(math.isfinite(self.temperature) and self.temperature > 0, "temperature",
-              f"{{temperature}} must be above 0 (got {self.temperature}).")
+        check_positive(self.temperature, "temperature")
         check(0 < self.top_p <= 1, "top_p", f"{{top_p}} must be above 0 and at most 1 (got {self.top_p}).")
 
 

@@ -84,7 +84,7 @@ def synth_generate(
 
     options = GenerateOptions(label=label, n=n, seconds=seconds, temperature=temperature,
                               tail_temperature=tail_temperature, seed=seed, like=like, raw=raw)
-    result = generate(model, options, out, say=err.print)
+    result = generate(model, options, out)
     for path in [*result.paths, result.picture]:
         console.print(f"wrote {path}", highlight=False)
     err.print(f"{result.samples.size:,} samples in {result.seconds:.1f} s: {result.samples_per_second:,.0f} samples/s",

@@ -6,7 +6,6 @@ its spectra are beside theirs, and how far is its loudness over time (its envelo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -16,7 +15,7 @@ import torch
 
 from gruve import audio, bundle
 from gruve.data.sources import DataError, resolve
-from gruve.errors import check
+from gruve.errors import check, check_positive
 from gruve.files import write_json
 from gruve.plots import confusion_matrix, spectra
 from gruve.signal import envelope, equalised, log_spectrum, long_term_power, loudness, spectral_detail, spectral_distance
@@ -53,12 +52,9 @@ class EvaluateOptions:
 
     def __post_init__(self):
         check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
-        check(math.isfinite(self.seconds) and self.seconds > 0, "seconds",
-              f"{{seconds}} must be above 0 (got {self.seconds}).")
-        check(math.isfinite(self.temperature) and self.temperature > 0, "temperature",
-              f"{{temperature}} must be above 0 (got {self.temperature}).")
-        check(self.tail_temperature is None or (math.isfinite(self.tail_temperature) and self.tail_temperature > 0),
-              "tail_temperature", f"{{tail_temperature}} must be above 0 (got {self.tail_temperature}).")
+        check_positive(self.seconds, "seconds")
+        check_positive(self.temperature, "temperature")
+        check_positive(self.tail_temperature, "tail_temperature", optional=True)
 
 
 def shaped_noise(real: np.ndarray, n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:

@@ -3,15 +3,13 @@ writes each sound as a WAV and one picture of them all."""
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from gruve.errors import check
+from gruve.errors import check, check_positive
 
 
 @dataclass(kw_only=True)
@@ -29,12 +27,9 @@ class GenerateOptions:
 
     def __post_init__(self):
         check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
-        check(self.seconds is None or (math.isfinite(self.seconds) and self.seconds > 0), "seconds",
-              f"{{seconds}} must be above 0 (got {self.seconds}).")
-        check(math.isfinite(self.temperature) and self.temperature > 0, "temperature",
-              f"{{temperature}} must be above 0 (got {self.temperature}).")
-        check(self.tail_temperature is None or (math.isfinite(self.tail_temperature) and self.tail_temperature > 0),
-              "tail_temperature", f"{{tail_temperature}} must be above 0 (got {self.tail_temperature}).")
+        check_positive(self.seconds, "seconds", optional=True)
+        check_positive(self.temperature, "temperature")
+        check_positive(self.tail_temperature, "tail_temperature", optional=True)
         if self.like is not None:
             self.like = Path(self.like)
 
@@ -55,7 +50,7 @@ class Generated:
         return self.samples.size / max(self.seconds, 1e-9)
 
 
-def generate(model, options: GenerateOptions, out: str | Path, say: Callable[[str], None] = print) -> Generated:
+def generate(model, options: GenerateOptions, out: str | Path) -> Generated:
     """Generate `options.n` sounds with `model` (a WaveGRU, a bundle's path or a shipped model's name), write
     each as `out/LABEL-N.wav` (16-bit) and all of them into `out/sounds.png`."""
     import soundfile as sf

@@ -3,7 +3,6 @@ and `GenerateOptions`, how to sample them (checked once, here, whoever asks: the
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 
 from gruve.compose.lm import tokens
 from gruve.compose.lm.config import TRANSPOSITION, UNSHIFTED
-from gruve.errors import OptionError, check
+from gruve.errors import OptionError, check, check_positive
 
 if TYPE_CHECKING:
     from gruve.compose.lm.model import MusicLM
@@ -55,8 +54,7 @@ class GenerateOptions:
         check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
         check(self.bars is None or self.bars >= 1, "bars", f"{{bars}} must be at least 1 (got {self.bars}).")
         check(self.tokens >= 1, "tokens", f"{{tokens}} must be at least 1 (got {self.tokens}).")
-        check(math.isfinite(self.temperature) and self.temperature > 0, "temperature",
-              f"{{temperature}} must be above 0 (got {self.temperature}).")
+        check_positive(self.temperature, "temperature")
         check(self.top_k >= 0, "top_k", f"{{top_k}} must be at least 0 (got {self.top_k}).")
         check(0 < self.top_p <= 1, "top_p", f"{{top_p}} must be above 0 and at most 1 (got {self.top_p}).")
         check(self.primer_bars >= 1, "primer_bars", f"{{primer_bars}} must be at least 1 (got {self.primer_bars}).")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 
 from gruve.compose.pianoroll.model import PianoRollModel
-from gruve.errors import check
+from gruve.errors import check, check_positive
 
 
 @dataclass(kw_only=True)
@@ -31,10 +30,9 @@ class SampleOptions:
     def __post_init__(self):
         check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
         check(self.steps >= 1, "steps", f"{{steps}} must be at least 1 (got {self.steps}).")
-        check(math.isfinite(self.temperature) and self.temperature > 0, "temperature",
-              f"{{temperature}} must be above 0 (got {self.temperature}).")
+        check_positive(self.temperature, "temperature")
         check(self.primer_steps >= 1, "primer_steps", f"{{primer_steps}} must be at least 1 (got {self.primer_steps}).")
-        check(math.isfinite(self.qpm) and self.qpm > 0, "qpm", f"{{qpm}} must be above 0 (got {self.qpm}).")
+        check_positive(self.qpm, "qpm")
         if isinstance(self.primer, (str, os.PathLike)):
             self.primer = Path(self.primer)
             check(self.primer.is_file(), "primer", f"{{primer}} {self.primer} does not exist.")
