@@ -49,3 +49,10 @@ def check_positive(value: float | None, field: str, optional: bool = False) -> N
     if value is None and optional:
         return
     check(value is not None and math.isfinite(value) and value > 0, field, f"{{{field}}} must be above 0 (got {value}).")
+
+
+def check_at_least(value: int | None, field: str, minimum: int, optional: bool = False) -> None:
+    """Refuse `value` below `minimum` (a count, a size, a number of steps), or None unless `optional`."""
+    if value is None and optional:
+        return
+    check(value is not None and value >= minimum, field, f"{{{field}}} must be at least {minimum} (got {value}).")

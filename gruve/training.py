@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from gruve import __version__, bundle
-from gruve.errors import GruveError, OptionError, check
+from gruve.errors import GruveError, OptionError, check, check_at_least
 from gruve.files import atomic_open
 from gruve.plots import training_curves
 
@@ -47,8 +47,7 @@ class TrainOptions:
 
     def __post_init__(self):
         self.out = Path(self.out)
-        check(self.max_epochs is None or self.max_epochs >= 1, "max_epochs",
-              f"{{max_epochs}} must be at least 1 (got {self.max_epochs}).")
+        check_at_least(self.max_epochs, "max_epochs", 1, optional=True)
         check(self.patience >= 0, "patience", f"{{patience}} must be 0 (never stop early) or more (got {self.patience}).")
 
 

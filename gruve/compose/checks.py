@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gruve.errors import check
+from gruve.errors import check, check_at_least
 
 
 def check_training(options) -> None:
@@ -10,9 +10,9 @@ def check_training(options) -> None:
     transposition, naming the field."""
     for field in ("hidden_size", "num_layers", "batch_size"):
         value = getattr(options, field)
-        check(value >= 1, field, f"{{{field}}} must be at least 1 (got {value}).")
+        check_at_least(value, field, 1)
     check(0 <= options.dropout < 1, "dropout", f"{{dropout}} must be at least 0 and below 1 (got {options.dropout}).")
     check(options.lr > 0, "lr", f"{{lr}} must be above 0 (got {options.lr}).")
     for field in ("weight_decay", "transpose"):
         value = getattr(options, field)
-        check(value >= 0, field, f"{{{field}}} must be at least 0 (got {value}).")
+        check_at_least(value, field, 0)

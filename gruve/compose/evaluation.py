@@ -26,7 +26,7 @@ from gruve.compose import metrics
 from gruve.compose.lm import tokens
 from gruve.compose.scores import read_score, score_files
 from gruve.data.items import SPLITS, DataError
-from gruve.errors import check, check_positive
+from gruve.errors import check, check_at_least, check_positive
 from gruve.files import write_csv, write_json
 
 OTHERS = 2000  # the most pieces in each baseline set, drawn at random beyond that
@@ -48,8 +48,8 @@ class EvaluateOptions:
 
     def __post_init__(self):
         check(self.split in SPLITS, "split", f"{{split}} must be one of {', '.join(SPLITS)} (got {self.split!r}).")
-        check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
-        check(self.bars is None or self.bars >= 1, "bars", f"{{bars}} must be at least 1 (got {self.bars}).")
+        check_at_least(self.n, "n", 1)
+        check_at_least(self.bars, "bars", 1, optional=True)
         check_positive(self.temperature, "temperature")
         check(0 < self.top_p <= 1, "top_p", f"{{top_p}} must be above 0 and at most 1 (got {self.top_p}).")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from gruve.errors import GruveError, check
+from gruve.errors import GruveError, check, check_at_least
 from gruve.listen.model import AudioClassifier, Prediction
 
 
@@ -24,7 +24,7 @@ class PredictOptions:
     as_csv: bool = False  # the command line prints CSV rows: path, rank, label, probability
 
     def __post_init__(self):
-        check(self.top_k >= 1, "top_k", f"{{top_k}} must be at least 1 (got {self.top_k}).")
+        check_at_least(self.top_k, "top_k", 1)
         check(not (self.as_json and self.as_csv), "as_json", "{as_json} and {as_csv} cannot both be on.")
 
 

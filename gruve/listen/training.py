@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from gruve import audio, files, training
 from gruve.data.cache import FeatureCache
 from gruve.data.sources import DataError, resolve, split, write_split
-from gruve.errors import OptionError, check
+from gruve.errors import OptionError, check, check_at_least
 from gruve.features import FeatureConfig
 from gruve.listen.augment import AugmentConfig, augment
 from gruve.listen.evaluation import classification_report, clip_probabilities
@@ -59,7 +59,7 @@ class ListenOptions:
               f"{{pooling}} {self.pooling} is not one of {', '.join(sorted(POOLINGS))}.")
         for name in ("batch_size", "hidden_size", "num_layers"):
             value = getattr(self, name)
-            check(value >= 1, name, f"{{{name}}} must be at least 1 (got {value}).")
+            check_at_least(value, name, 1)
         check(self.lr > 0, "lr", f"{{lr}} must be more than 0 (got {self.lr}).")
         check(self.weight_decay >= 0, "weight_decay", f"{{weight_decay}} must be 0 or more (got {self.weight_decay}).")
         check(0 <= self.dropout < 1, "dropout", f"{{dropout}} must be at least 0 and below 1 (got {self.dropout}).")

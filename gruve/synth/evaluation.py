@@ -15,7 +15,7 @@ import torch
 
 from gruve import audio, bundle
 from gruve.data.sources import DataError, resolve
-from gruve.errors import check, check_positive
+from gruve.errors import check_at_least, check_positive
 from gruve.files import write_json
 from gruve.plots import confusion_matrix, spectra
 from gruve.signal import envelope, equalised, log_spectrum, long_term_power, loudness, spectral_detail, spectral_distance
@@ -51,7 +51,7 @@ class EvaluateOptions:
     seed: int = 0
 
     def __post_init__(self):
-        check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
+        check_at_least(self.n, "n", 1)
         check_positive(self.seconds, "seconds")
         check_positive(self.temperature, "temperature")
         check_positive(self.tail_temperature, "tail_temperature", optional=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gruve.errors import check, check_positive
+from gruve.errors import check_at_least, check_positive
 
 
 @dataclass(kw_only=True)
@@ -26,7 +26,7 @@ class GenerateOptions:
     raw: bool = False  # skip the model's output equaliser: the GRU's own sounds
 
     def __post_init__(self):
-        check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
+        check_at_least(self.n, "n", 1)
         check_positive(self.seconds, "seconds", optional=True)
         check_positive(self.temperature, "temperature")
         check_positive(self.tail_temperature, "tail_temperature", optional=True)

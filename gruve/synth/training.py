@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gruve import audio, bundle, training
 from gruve.data.sources import DataError, Item, resolve
-from gruve.errors import check
+from gruve.errors import check, check_at_least
 from gruve.features import FeatureConfig
 from gruve.synth.model import EQUALISER_SOUNDS, SynthConfig, WaveGRU
 from gruve.training import TrainOptions
@@ -50,18 +50,18 @@ class SynthOptions:
         check(self.output in SampleHead.KINDS, "output",
               f"{{output}} must be one of {', '.join(SampleHead.KINDS)} (got {self.output!r}).")
         check(self.seconds > 0, "seconds", f"{{seconds}} must be above 0 (got {self.seconds}).")
-        check(self.window >= 2, "window", f"{{window}} must be at least 2 (got {self.window}).")
-        check(self.sr >= 1000, "sr", f"{{sr}} must be at least 1000 (got {self.sr}).")
+        check_at_least(self.window, "window", 2)
+        check_at_least(self.sr, "sr", 1000)
         check(0 <= self.onset_share <= 1, "onset_share", f"{{onset_share}} must be from 0 to 1 (got {self.onset_share}).")
         check(not (self.mel and self.envelope), "envelope",
               "choose {mel} or {envelope}, not both (log-mel frames already carry the loudness).")
-        check(self.timbre >= 0, "timbre", f"{{timbre}} must be at least 0 (got {self.timbre}).")
+        check_at_least(self.timbre, "timbre", 0)
         check(self.timbre == 0 or self.envelope, "timbre", "{timbre} can be above 0 only with {envelope}.")
-        check(self.lags >= 1, "lags", f"{{lags}} must be at least 1 (got {self.lags}).")
-        check(self.bands >= 1, "bands", f"{{bands}} must be at least 1 (got {self.bands}).")
+        check_at_least(self.lags, "lags", 1)
+        check_at_least(self.bands, "bands", 1)
         check(self.bands == 1 or self.envelope, "bands", "{bands} can be more than 1 only with {envelope}.")
-        check(self.batch_size >= 1, "batch_size", f"{{batch_size}} must be at least 1 (got {self.batch_size}).")
-        check(self.hidden_size >= 1, "hidden_size", f"{{hidden_size}} must be at least 1 (got {self.hidden_size}).")
+        check_at_least(self.batch_size, "batch_size", 1)
+        check_at_least(self.hidden_size, "hidden_size", 1)
         check(self.lr > 0, "lr", f"{{lr}} must be above 0 (got {self.lr}).")
 
 
@@ -254,7 +254,7 @@ def equalise(model: str | Path, data: str, out: str | Path, n: int = EQUALISER_S
     model to `out` (a .safetensors file, or a folder: `out/model.safetensors`): what `train` does at its end,
     for a model trained before it did, or to colour a model after other sounds. Returns the model's path and
     how many sounds it was fitted to."""
-    check(n >= 1, "n", f"{{n}} must be at least 1 (got {n}).")
+    check_at_least(n, "n", 1)
     out = Path(out)
     if out.is_dir() or not out.suffix:
         out = out / "model.safetensors"

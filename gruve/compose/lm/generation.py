@@ -12,7 +12,7 @@ import numpy as np
 
 from gruve.compose.lm import tokens
 from gruve.compose.lm.config import TRANSPOSITION, UNSHIFTED
-from gruve.errors import OptionError, check, check_positive
+from gruve.errors import OptionError, check, check_at_least, check_positive
 
 if TYPE_CHECKING:
     from gruve.compose.lm.model import MusicLM
@@ -51,13 +51,13 @@ class GenerateOptions:
     may_end: bool = False  # let a piece end (EOS) before its `bars`, as the corpus's pieces do
 
     def __post_init__(self):
-        check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
-        check(self.bars is None or self.bars >= 1, "bars", f"{{bars}} must be at least 1 (got {self.bars}).")
-        check(self.tokens >= 1, "tokens", f"{{tokens}} must be at least 1 (got {self.tokens}).")
+        check_at_least(self.n, "n", 1)
+        check_at_least(self.bars, "bars", 1, optional=True)
+        check_at_least(self.tokens, "tokens", 1)
         check_positive(self.temperature, "temperature")
-        check(self.top_k >= 0, "top_k", f"{{top_k}} must be at least 0 (got {self.top_k}).")
+        check_at_least(self.top_k, "top_k", 0)
         check(0 < self.top_p <= 1, "top_p", f"{{top_p}} must be above 0 and at most 1 (got {self.top_p}).")
-        check(self.primer_bars >= 1, "primer_bars", f"{{primer_bars}} must be at least 1 (got {self.primer_bars}).")
+        check_at_least(self.primer_bars, "primer_bars", 1)
         if isinstance(self.conditions, str):
             self.conditions = parse_conditions(self.conditions)
         if isinstance(self.primer, (str, os.PathLike)):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gruve.errors import OptionError, check
+from gruve.errors import OptionError, check, check_at_least
 
 TOKENIZERS = ("REMI", "TSD", "MIDILike", "Structured")
 
@@ -58,7 +58,7 @@ def primer_ids(tokenizer, path: Path, bars: int) -> np.ndarray:
     """The token ids of the first `bars` bars of a score file, to continue from."""
     from gruve.compose.scores import read_score
 
-    check(bars >= 1, "primer_bars", f"{{primer_bars}} must be at least 1 (got {bars}).")
+    check_at_least(bars, "primer_bars", 1)
     ids = encode(tokenizer, read_score(path))
     bar = tokenizer.vocab.get("Bar_None")
     starts = np.flatnonzero(ids == bar) if bar is not None else np.array([], dtype=int)

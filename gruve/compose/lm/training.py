@@ -22,7 +22,7 @@ from gruve.compose.lm.config import TRANSPOSITION, UNSHIFTED, LMConfig
 from gruve.compose.lm.model import MusicLM
 from gruve.data.items import DataError
 from gruve.compose.checks import check_training
-from gruve.errors import OptionError, check
+from gruve.errors import OptionError, check, check_at_least
 from gruve.training import TrainOptions
 
 CHUNK = 1024  # tokens read at once when scoring whole pieces; the state carries across chunks
@@ -58,8 +58,8 @@ class LMOptions:
         check(self.tokenizer in tokens.TOKENIZERS, "tokenizer",
               f"unknown tokenizer {self.tokenizer!r}; {{tokenizer}} must be one of {', '.join(tokens.TOKENIZERS)}.")
         check_training(self)
-        check(self.window >= 2, "window", f"{{window}} must be at least 2 (got {self.window}).")
-        check(self.tempo >= 0, "tempo", f"{{tempo}} must be at least 0 (got {self.tempo}).")
+        check_at_least(self.window, "window", 2)
+        check_at_least(self.tempo, "tempo", 0)
         check(TRANSPOSITION not in self.conditions or self.transpose > 0, "conditions",
               f"{{conditions}} {TRANSPOSITION} needs pieces transposed in training: {{transpose}} above 0.")
         if self.lookback:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from gruve.compose.pianoroll.model import PianoRollModel
-from gruve.errors import check, check_positive
+from gruve.errors import check, check_at_least, check_positive
 
 
 @dataclass(kw_only=True)
@@ -28,10 +28,10 @@ class SampleOptions:
     qpm: float = 100.0  # tempo of the written MIDI, in quarter notes per minute
 
     def __post_init__(self):
-        check(self.n >= 1, "n", f"{{n}} must be at least 1 (got {self.n}).")
-        check(self.steps >= 1, "steps", f"{{steps}} must be at least 1 (got {self.steps}).")
+        check_at_least(self.n, "n", 1)
+        check_at_least(self.steps, "steps", 1)
         check_positive(self.temperature, "temperature")
-        check(self.primer_steps >= 1, "primer_steps", f"{{primer_steps}} must be at least 1 (got {self.primer_steps}).")
+        check_at_least(self.primer_steps, "primer_steps", 1)
         check_positive(self.qpm, "qpm")
         if isinstance(self.primer, (str, os.PathLike)):
             self.primer = Path(self.primer)

@@ -19,7 +19,7 @@ from gruve.compose.pianoroll.scoring import evaluate, pad
 from gruve.compose.pianoroll.model import ARCHITECTURES, PianoRollConfig, PianoRollModel
 from gruve.data.items import DataError
 from gruve.compose.checks import check_training
-from gruve.errors import check
+from gruve.errors import check, check_at_least
 from gruve.files import write_csv
 from gruve.training import TrainOptions
 
@@ -46,10 +46,9 @@ class PianoRollOptions:
         check(self.architecture in ARCHITECTURES, "architecture", f"unknown piano-roll {{architecture}} "
               f"{self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}.")
         check_training(self)
-        check(self.nade_hidden >= 1, "nade_hidden", f"{{nade_hidden}} must be at least 1 (got {self.nade_hidden}).")
+        check_at_least(self.nade_hidden, "nade_hidden", 1)
         check(0 <= self.ema < 1, "ema", f"{{ema}} must be at least 0 (off) and below 1 (got {self.ema}).")
-        check(self.steps_per_quarter >= 1, "steps_per_quarter",
-              f"{{steps_per_quarter}} must be at least 1 (got {self.steps_per_quarter}).")
+        check_at_least(self.steps_per_quarter, "steps_per_quarter", 1)
 
 
 class Pieces(Dataset):
