@@ -16,7 +16,7 @@ from rich.table import Table
 
 from gruve.cli_common import MODEL_HELP, err, out
 from gruve.compose.cli import app as compose
-from gruve.errors import GruveError, OptionError
+from gruve.errors import GruveError, Interrupted, OptionError
 from gruve.listen.cli import app as listen
 from gruve.synth.cli import app as synth
 
@@ -68,6 +68,9 @@ def main() -> None:
     except OptionError as error:
         err.print(f"[bold red]error:[/bold red] {error.render(flag_of(sys.argv[1:]))}", highlight=False)
         sys.exit(1)
+    except Interrupted as stopped:
+        err.print(str(stopped), highlight=False, markup=False)
+        sys.exit(stopped.exit_code)
     except GruveError as error:
         err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
         sys.exit(1)

@@ -15,6 +15,12 @@ class GruveError(Exception):
     """A user-facing error whose message is one clear sentence."""
 
 
+class Interrupted(GruveError):
+    """Work stopped by Ctrl-C; the message says what was kept and how to go on. Exit code 130, as for SIGINT."""
+
+    exit_code = 130
+
+
 class OptionError(GruveError, ValueError):
     """A bad option value. `message` names options as `{field}` placeholders, e.g.
     `OptionError("top_p", "{top_p} must be above 0 and at most 1 (got 1.5).")`."""

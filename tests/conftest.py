@@ -89,3 +89,29 @@ def make_classifier(architecture: str, pooling: str = "attention"):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
     return model.eval()
+
+
+def melody(rng: np.random.Generator, bars: int = 4, low: int = 60):
+    """A made-up tune in C major (a `symusic.Score`), a note or a two-note chord on each eighth."""
+    import symusic
+
+    score = symusic.Score(480)
+    track = symusic.Track(program=0)
+    scale = [0, 2, 4, 5, 7, 9, 11, 12]
+    for step in range(bars * 8):
+        pitch = low + scale[int(rng.integers(0, 8))]
+        track.notes.append(symusic.Note(step * 240, 240, pitch, 80))
+        if step % 4 == 0:
+            track.notes.append(symusic.Note(step * 240, 480, pitch - 12, 70))
+    score.tracks.append(track)
+    return score
+
+
+def chorale(rng, steps: int) -> list[list[int]]:
+    """Made-up four-voice chords moving stepwise around C major: easy to learn, not trivial."""
+    root, piece = 0, []
+    for _ in range(steps):
+        root = (root + int(rng.choice([-1, 1, 2]))) % 7
+        scale = [0, 2, 4, 5, 7, 9, 11]
+        piece.append(sorted({48 + scale[root], 60 + scale[(root + 2) % 7], 64 + scale[(root + 4) % 7], 72 + scale[root]}))
+    return piece

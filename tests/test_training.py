@@ -1,6 +1,14 @@
-"""The one training set-up: options checked in one place, and checkpoints read as data, never as code."""
+"""The one training set-up: options checked in one place, checkpoints read as data, never as code, and a run
+folder that is never replaced unasked, held by one training at a time, and kept when Ctrl-C stops it."""
 
+import json
 import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
 import types
 from pathlib import Path
 
@@ -8,6 +16,7 @@ import pytest
 import torch
 from conftest import run_cli
 
+from gruve import bundle
 from gruve.errors import GruveError, OptionError
 from gruve.training import TrainOptions, load_best, read_checkpoint, resume_path
 
@@ -67,3 +76,120 @@ def test_resume_refuses_a_truncated_checkpoint_in_one_sentence(tmp_path):
 def test_a_real_checkpoint_reads(tmp_path):
     torch.save({"state_dict": {"w": torch.ones(2)}, "epoch": 3}, tmp_path / "ok.ckpt")
     assert read_checkpoint(tmp_path / "ok.ckpt")["epoch"] == 3
+
+
+# --- the run folder: nothing a user had is replaced unasked, one training at a time --------------------------
+
+TINY = ["--hidden", "8", "--layers", "1", "--model", "gru", "--patience", "0"]
+
+
+def _train(tone_folder, out, capsys, *args):
+    return run_cli(["listen", "train", str(tone_folder), "--out", str(out), *TINY, *args], capsys)
+
+
+@pytest.mark.parametrize("present", ["model.safetensors", "checkpoints", "metrics.csv", "split.csv"])
+def test_a_run_folder_is_not_replaced_without_resume_or_overwrite(tone_folder, tmp_path, capsys, present):
+    (tmp_path / present).write_bytes(b"the user's earlier run")
+    code, _, err = _train(tone_folder, tmp_path, capsys, "--epochs", "1")
+    assert code == 1 and "Traceback" not in err
+    assert f"--out {tmp_path} already holds a run ({present}); add --resume to continue it or --overwrite" in err
+    assert (tmp_path / present).read_bytes() == b"the user's earlier run"
+    assert not (tmp_path / ".gruve-lock").exists()
+
+
+def test_overwrite_replaces_the_run_and_its_stale_checkpoints(tone_folder, tmp_path, capsys):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"an older run's checkpoint")
+    (tmp_path / "model.safetensors").write_bytes(b"an older model")
+    code, stdout, err = _train(tone_folder, tmp_path, capsys, "--epochs", "1", "--overwrite")
+    assert code == 0, err
+    assert bundle.read(tmp_path)[0]["metrics"]["epochs"] == 1
+    read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")  # the new run's, not the old bytes
+    assert not (tmp_path / ".gruve-lock").exists()  # released once the model is saved
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["--resume", "--overwrite"], "--resume continues the run in --out and --overwrite replaces it: give one of them."),
+    (["--precision", "7"], "--precision 7 is not one of Lightning's: 16-mixed, bf16-mixed"),
+    (["--num-nodes", "0"], "--num-nodes must be at least 1 (got 0)."),
+])
+def test_bad_run_options_are_refused_before_anything_is_written(tone_folder, tmp_path, capsys, args, phrase):
+    code, _, err = _train(tone_folder, tmp_path / "run", capsys, *args)
+    assert code == 1 and phrase in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_is_refused_where_there_is_none(tone_folder, tmp_path, capsys):
+    code, _, err = _train(tone_folder, tmp_path / "run", capsys, "--accelerator", "gpu")
+    assert code == 1 and "--accelerator gpu asks for a GPU, and torch finds none here" in err
+
+
+def test_out_must_be_a_writable_folder(tone_folder, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("mine")
+    code, _, err = _train(tone_folder, tmp_path / "a-file", capsys)
+    assert code == 1 and f"--out {tmp_path / 'a-file'} is a file, not a folder for a run." in err
+    code, _, err = _train(tone_folder, tmp_path / "a-file" / "run", capsys)
+    assert code == 1 and "cannot be written" in err and "Traceback" not in err
+    assert (tmp_path / "a-file").read_text() == "mine"
+    if os.geteuid() != 0:  # root writes anywhere
+        (tmp_path / "locked").mkdir(mode=0o500)
+        code, _, err = _train(tone_folder, tmp_path / "locked" / "run", capsys)
+        assert code == 1 and "cannot be written (Permission denied)" in err
+
+
+def test_a_live_lock_refuses_a_second_training_and_a_stale_one_is_taken_over(tone_folder, tmp_path, capsys):
+    lock = tmp_path / ".gruve-lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "today"}))
+        code, _, err = _train(tone_folder, tmp_path, capsys, "--epochs", "1")
+        assert code == 1 and f"{tmp_path} is in use by another training (PID {holder.pid}" in err
+        assert not (tmp_path / "model.safetensors").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    code, _, err = _train(tone_folder, tmp_path, capsys, "--epochs", "1")  # that PID is gone now
+    assert code == 0 and f"was locked by PID {holder.pid}, which is no longer running" in err
+    assert not lock.exists() and (tmp_path / "model.safetensors").exists()
+
+
+def test_resume_with_another_model_shape_is_one_sentence(tone_folder, tmp_path, capsys):
+    assert _train(tone_folder, tmp_path, capsys, "--epochs", "1")[0] == 0
+    before = (tmp_path / "model.safetensors").read_bytes()
+    code, _, err = run_cli(["listen", "train", str(tone_folder), "--out", str(tmp_path), "--hidden", "16", "--layers",
+                            "1", "--model", "gru", "--epochs", "2", "--resume"], capsys)
+    assert code == 1 and "Traceback" not in err
+    assert "--resume: " in err and "holds a different model (" in err and "with --overwrite" in err
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+
+
+def test_training_seconds_count_the_whole_run_across_a_resume(tone_folder, tmp_path, capsys):
+    assert _train(tone_folder, tmp_path, capsys, "--epochs", "4")[0] == 0
+    first = bundle.read(tmp_path)[0]["metrics"]["train_seconds"]
+    started = time.time()
+    assert _train(tone_folder, tmp_path, capsys, "--epochs", "5", "--resume")[0] == 0
+    whole = bundle.read(tmp_path)[0]["metrics"]["train_seconds"]
+    assert first < whole < first + (time.time() - started)  # the first four epochs, then the fifth
+
+
+def test_ctrl_c_saves_the_best_model_so_far_and_says_how_to_resume(tone_folder, tmp_path):
+    command = [sys.executable, "-m", "gruve", "listen", "train", str(tone_folder), "--out", str(tmp_path), *TINY,
+               "--epochs", "100"]
+    training = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in training.stderr:  # one line per epoch where there is no terminal
+        if line.startswith("epoch 2/100"):
+            training.send_signal(signal.SIGINT)
+            break
+    _, err = training.communicate(timeout=120)
+    assert training.returncode == 130 and "Traceback" not in err
+    assert "the best model so far (of " in err and f"is saved in {tmp_path / 'model.safetensors'}" in err
+    resume = shlex.split(err.split("to go on: ")[1])
+    assert resume == ["gruve", *command[3:], "--resume"]
+    meta = bundle.read(tmp_path)[0]
+    assert meta["metrics"]["interrupted"] >= 2 and meta["metrics"]["epochs"] >= 1
+    assert not (tmp_path / ".gruve-lock").exists()
+    resume[resume.index("--epochs") + 1] = "3"  # the command it printed, for a shorter whole
+    resumed = subprocess.run([sys.executable, "-m", *resume], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "interrupted" not in bundle.read(tmp_path)[0]["metrics"]

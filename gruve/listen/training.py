@@ -125,7 +125,7 @@ class ListenTask(L.LightningModule):
                                              self.noise_bank)
         logits = self.model.classify(features, lengths)
         loss = -(targets * F.log_softmax(logits, -1)).sum(-1).mean()
-        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(labels))
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
         return loss
 
     def validation_step(self, batch, _):
@@ -133,7 +133,7 @@ class ListenTask(L.LightningModule):
         features, lengths, labels = batch
         logits = self.model.classify(features, lengths)
         self.val_accuracy(logits, labels)
-        self.log("val_loss", F.cross_entropy(logits, labels), prog_bar=True, batch_size=len(labels))
+        self.log("val_loss", F.cross_entropy(logits, labels), prog_bar=True, batch_size=len(labels), sync_dist=True)
         self.log("val_acc", self.val_accuracy, prog_bar=True, batch_size=len(labels))
 
     def configure_optimizers(self):
@@ -155,10 +155,10 @@ class ListenTask(L.LightningModule):
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
+@training.run_folder
 def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     """Train one model on `options.data` and write `run.out/model.safetensors` (with `curves.png`, and
     `split.csv` where the split was drawn at random); returns its summary: the model's path and metrics."""
-    training.start(run)
     corpus = resolve(options.data, options.cache_dir)
     target = corpus.target(options.target)
     labels = corpus.labels(target)

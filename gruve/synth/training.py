@@ -176,7 +176,7 @@ class SynthTask(L.LightningModule):
     def training_step(self, batch, _):
         total, count = nll_sum(self.model, batch)
         loss = total / count.clamp(min=1)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]), sync_dist=True)
         return loss
 
     def validation_step(self, batch, _):
@@ -201,10 +201,10 @@ def held_out_nll(model: WaveGRU, sounds: list[Sound], batch_size: int = 8) -> fl
     return total / max(count, 1)
 
 
+@training.run_folder
 def train(options: SynthOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
     """Train on `options.data`, write `run.out/model.safetensors` and `curves.png`, and score the held-out
     sounds; returns the metrics and the model's path."""
-    training.start(run)
     corpus = resolve(options.data)
     labels = corpus.labels("label") if "label" in corpus.targets else []
     if not labels:

@@ -7,17 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import run_cli
-
-
-def _chorale(rng, steps: int) -> list[list[int]]:
-    """Made-up four-voice chords moving stepwise around C major: easy to learn, not trivial."""
-    root, piece = 0, []
-    for _ in range(steps):
-        root = (root + int(rng.choice([-1, 1, 2]))) % 7
-        scale = [0, 2, 4, 5, 7, 9, 11]
-        piece.append(sorted({48 + scale[root], 60 + scale[(root + 2) % 7], 64 + scale[(root + 4) % 7], 72 + scale[root]}))
-    return piece
+from conftest import chorale, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +15,7 @@ def chorales(tmp_path_factory):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    data = {split: [_chorale(rng, int(rng.integers(12, 24))) for _ in range(n)]
+    data = {split: [chorale(rng, int(rng.integers(12, 24))) for _ in range(n)]
             for split, n in (("train", 24), ("valid", 6), ("test", 6))}
     path = tmp_path_factory.mktemp("rolls") / "chorales.json"
     path.write_text(json.dumps(data))

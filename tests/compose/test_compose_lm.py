@@ -12,7 +12,7 @@ import pytest
 import symusic
 import torch
 
-from conftest import run_cli
+from conftest import melody, run_cli
 from gruve import bundle
 from gruve.compose import corpus as corpora
 from gruve.compose.lm import tokens
@@ -23,20 +23,6 @@ from gruve.compose.lm.sampler import FLAM, Sampler, sample
 from gruve.compose.lm.training import Encoded, LMTask, Streams, held_out_nll
 from gruve.data.sources import DataError
 from gruve.errors import GruveError, OptionError
-
-
-def melody(rng: np.random.Generator, bars: int = 4, low: int = 60) -> symusic.Score:
-    """A made-up tune in C major, a note or a two-note chord on each eighth."""
-    score = symusic.Score(480)
-    track = symusic.Track(program=0)
-    scale = [0, 2, 4, 5, 7, 9, 11, 12]
-    for step in range(bars * 8):
-        pitch = low + scale[int(rng.integers(0, 8))]
-        track.notes.append(symusic.Note(step * 240, 240, pitch, 80))
-        if step % 4 == 0:
-            track.notes.append(symusic.Note(step * 240, 480, pitch - 12, 70))
-    score.tracks.append(track)
-    return score
 
 
 @pytest.fixture(scope="module")

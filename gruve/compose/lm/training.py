@@ -237,7 +237,7 @@ class LMTask(L.LightningModule):
         if fresh:
             self.carried = state.detach()
         loss = total / max(count, 1)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(lengths))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(lengths), sync_dist=True)
         return loss
 
     def validation_step(self, batch, _):
@@ -276,9 +276,9 @@ def held_out_nll(model: MusicLM, data: Encoded, batch_size: int = 8) -> dict:
     return {"nll_per_token": round(nll, 4), "perplexity": round(math.exp(nll), 3), "tokens": count}
 
 
+@training.run_folder
 def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
     """Train on `options.corpus`, write `run.out/model.safetensors`, and score it on the valid and test pieces."""
-    training.start(run)
     corpus = corpora.load(options.corpus, run.seed, say, options.cache_dir)
     transpose = 0 if corpus.drums else options.transpose  # drum pitches name instruments
     if TRANSPOSITION in options.conditions and not transpose:

@@ -91,7 +91,7 @@ class PianoRollTask(L.LightningModule):
     def training_step(self, batch, _):
         rolls_, lengths = batch
         loss = -self.model.log_prob(rolls_, lengths).sum() / lengths.sum()
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(lengths))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(lengths), sync_dist=True)
         return loss
 
     def validation_step(self, batch, _):
@@ -109,9 +109,9 @@ class PianoRollTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
 
 
+@training.run_folder
 def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
     """Train on `options.data`, write `run.out/model.safetensors`, and score it on every split."""
-    training.start(run)
     sets = rolls.load(options.data, options.steps_per_quarter, run.seed, say, options.cache_dir)
     if not sets.splits["train"] or not sets.splits["valid"]:
         raise DataError(f"{options.data} needs pieces in both its train and valid parts.")
