@@ -7,7 +7,9 @@ the file and say why.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,57 +20,104 @@ import soxr
 from gruve.errors import GruveError
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au"}
+UNKNOWN_SIZE = 0x7FFFFFFF  # a WAV data size at or above this is a placeholder (written to a pipe), not a length
 
 
 class AudioError(GruveError, ValueError):
     """A file that cannot be used as audio. The message names the file and says why."""
 
 
-def load(path: str | os.PathLike, sr: int) -> np.ndarray:
-    """Read `path`, mix down to mono and resample to `sr`; return float32 samples `y`."""
+def load(path: str | os.PathLike, sr: int, min_samples: int = 0) -> np.ndarray:
+    """Read `path`, mix down to mono and resample to `sr`; return float32 samples `y`, at least
+    `min_samples` of them (the shortest clip a model can classify) or an `AudioError`."""
     path = _existing_file(path)
     try:
-        y, file_sr = sf.read(path, dtype="float32", always_2d=True)
+        y, file_sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None
     if y.shape[0] == 0:
         raise AudioError(f"{path} contains no samples (zero length).")
     y = y.mean(axis=1)
-    if not np.isfinite(y).all():
-        raise AudioError(f"{path} contains NaN or infinite samples.")
+    check_finite(y, path, file_sr)
     if not np.any(y):
         raise AudioError(f"{path} is all silence (every sample is zero).")
     if file_sr != sr:
         y = soxr.resample(y, file_sr, sr, quality="HQ")
+    check_length(path, len(y), sr, min_samples)
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def check_finite(y: np.ndarray, what: str | os.PathLike, sr: int, start: int = 0) -> None:
+    """Refuse samples `y` (at `sr`, the first of them `start` samples into `what`) that are not all finite:
+    one NaN would make every later output of a recurrent model NaN."""
+    bad = np.flatnonzero(~np.isfinite(y))
+    if len(bad):
+        raise AudioError(f"{what} contains NaN or infinite samples (the first at {(start + bad[0]) / sr:.3f} s).")
+
+
+def check_length(path: str | os.PathLike, samples: int, sr: int, min_samples: int) -> None:
+    """Refuse audio of `samples` at `sr` shorter than `min_samples`, the shortest a model can classify."""
+    if samples < min_samples:
+        raise AudioError(f"{path} holds {samples / sr:.3f} s of audio, shorter than the {min_samples / sr:.3f} s "
+                         "the model needs for one step.")
 
 
 def blocks(path: str | os.PathLike, sr: int, block_seconds: float = 0.1) -> Iterator[np.ndarray]:
     """Read `path` a block at a time as mono float32 at `sr`, resampling as it goes: for streams."""
     path = _existing_file(path)
     try:
-        file = sf.SoundFile(path)
+        file = sf.SoundFile(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None
     with file:
         resampler = soxr.ResampleStream(file.samplerate, sr, 1, dtype="float32") if file.samplerate != sr else None
         size = max(1, int(block_seconds * file.samplerate))
-        for block in file.blocks(size, dtype="float32", always_2d=True):
+        for i, block in enumerate(file.blocks(size, dtype="float32", always_2d=True)):
             y = block.mean(axis=1)
+            check_finite(y, path, file.samplerate, i * size)
             yield y if resampler is None else resampler.resample_chunk(y)
         if resampler is not None:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
 def _existing_file(path: str | os.PathLike) -> Path:
+    """`path` as a Path, once it is known to be a non-empty file whose WAV data (if it is a WAV) is all there.
+    soundfile reads a WAV cut short without complaint, as if it were a shorter recording."""
     path = Path(path)
-    if path.is_dir():
+    try:
+        status = path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise AudioError(f"{path} is a symbolic link loop.") from None
+        if path.is_symlink():
+            raise AudioError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist.") from None
+        raise AudioError(f"{path} does not exist.") from None
+    if stat.S_ISDIR(status.st_mode):
         raise AudioError(f"{path} is a directory, not an audio file.")
-    if not path.exists():
-        raise AudioError(f"{path} does not exist.")
-    if path.stat().st_size == 0:
+    if status.st_size == 0:
         raise AudioError(f"{path} is empty (0 bytes).")
+    shortfall = _wav_shortfall(path)
+    if shortfall:
+        declared, present = shortfall
+        raise AudioError(f"{path} is truncated: its data chunk holds {present:,} of the {declared:,} bytes its "
+                         "header declares.")
     return path
+
+
+def _wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """For a RIFF WAV file whose data chunk is shorter than its header says: (bytes declared, bytes present)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while len(chunk := f.read(8)) == 8:
+            declared = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                present = size - f.tell()
+                return (declared, present) if present < declared < UNKNOWN_SIZE else None
+            f.seek(declared + declared % 2, os.SEEK_CUR)  # chunks are padded to an even length
+    return None
 
 
 def _reason(error: Exception) -> str:
@@ -77,6 +126,7 @@ def _reason(error: Exception) -> str:
 
 
 def is_audio_file(path: Path) -> bool:
-    """Whether `path` is a file with an audio extension gruve reads (the contents are checked only by `load`)."""
-    return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
+    """Whether `path` is a file with an audio extension gruve reads (the contents are checked only by `load`).
+    A symbolic link that leads nowhere counts, so that a folder's broken links are reported, not passed over."""
+    return (path.is_file() or path.is_symlink()) and path.suffix.lower() in AUDIO_EXTENSIONS
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from gruve.cli_common import MODEL_HELP, err, out
 from gruve.compose.cli import app as compose
@@ -63,20 +65,35 @@ def models():
 
 def main() -> None:
     """Run the app; a GruveError becomes one sentence on stderr and exit code 1, never a traceback."""
+    any_file_name()
     try:
         app()
     except OptionError as error:
-        err.print(f"[bold red]error:[/bold red] {error.render(flag_of(sys.argv[1:]))}", highlight=False)
+        err.print(error_line(error.render(flag_of(sys.argv[1:]))), highlight=False)
         sys.exit(1)
     except Interrupted as stopped:
-        err.print(str(stopped), highlight=False, markup=False)
+        err.print(str(stopped), highlight=False)
         sys.exit(stopped.exit_code)
     except GruveError as error:
-        err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        err.print(error_line(str(error)), highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+
+
+def error_line(message: str) -> Text:
+    """`error: MESSAGE`, the message as it is: a file named `take [2].wav` is not read as rich markup."""
+    return Text.assemble(("error:", "bold red"), " ", message)
+
+
+def any_file_name() -> None:
+    """Let any file name be printed. A Linux file name may be bytes that are not UTF-8 (Python holds them as
+    surrogates): standard output writes them as the bytes they are, as `ls` does, so a path printed in a
+    table or CSV row is the file's; standard error, for people, shows them as escapes (`bad\\udcff.wav`)."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=errors)
 
 
 def flag_of(args: list[str]):
@@ -100,7 +117,10 @@ def run() -> None:
 
     Tearing down an interpreter that has imported torch takes 0.3-0.6 s on a 2-core machine, a quarter
     of a cold `gruve listen predict`; every file gruve writes is complete (and atomic) before this point.
+    A SIGTERM (`kill`, `timeout`, a batch system's preemption) ends gruve as Ctrl-C does, through every
+    `finally`: temporary files removed, a run folder's lock released, a training's best model saved.
     """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     code = 0
     try:
         main()

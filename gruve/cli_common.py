@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+out = Console(markup=False)  # messages hold file names: `take [2].wav` is not rich markup
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 MODEL_HELP = "A model file (.safetensors), a training run folder, or the name of a shipped model (see `gruve models`)."
 

@@ -116,3 +116,28 @@ def to_db(power: torch.Tensor, amin: float) -> torch.Tensor:
 def from_db(db: torch.Tensor) -> torch.Tensor:
     """dB back to power: the inverse of `to_db` above its floor."""
     return torch.pow(10.0, db / 10.0)
+
+
+class BlockLogMel:
+    """Log-mel frames of audio fed a block at a time, as `LogMel` computes them from the whole clip: each
+    frame as soon as its samples are in, the clip centred by n_fft // 2 zeros at either end. For recordings
+    too long to hold (see `AudioClassifier.predict`)."""
+
+    def __init__(self, logmel: LogMel):
+        self.logmel, self.config = logmel, logmel.config
+        self.pending = np.zeros(self.config.n_fft // 2, np.float32)  # the centre padding before the first frame
+
+    def feed(self, y: np.ndarray) -> torch.Tensor:
+        """The frames the samples `y` complete, `(n_mels, frames)`."""
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        self.pending = np.concatenate([self.pending, np.asarray(y, np.float32)])
+        count = 0 if len(self.pending) < n_fft else 1 + (len(self.pending) - n_fft) // hop
+        if count == 0:
+            return torch.zeros(self.config.n_mels, 0)
+        used = torch.from_numpy(self.pending[: (count - 1) * hop + n_fft])
+        self.pending = self.pending[count * hop:]
+        return to_db(self.logmel.uncentred_power(used[None]), self.config.amin)[0]
+
+    def close(self) -> torch.Tensor:
+        """The last frames, over the centre padding after the clip."""
+        return self.feed(np.zeros(self.config.n_fft // 2, np.float32))

@@ -1,8 +1,10 @@
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from gruve.audio import AudioError, load
+from gruve.audio import AudioError, blocks, is_audio_file, load
 from conftest import tone
 
 
@@ -64,8 +66,54 @@ def test_truncated_zero_length_silent_and_nan_files(tmp_path):
             load(tmp_path / name, 16000)
 
 
-def test_a_file_cut_mid_data_still_loads_what_is_there(tmp_path):
-    sf.write(tmp_path / "good.wav", tone(440, 1.0), 16000)
-    whole = (tmp_path / "good.wav").read_bytes()
-    (tmp_path / "cut.wav").write_bytes(whole[: len(whole) // 2])
-    assert 0 < len(load(tmp_path / "cut.wav", 16000)) < 16000
+def test_a_wav_cut_mid_data_is_refused_as_truncated_not_read_as_a_shorter_clip(tmp_path, datasets):
+    real = datasets / "fsdd" / "recordings" / "3_jackson_0.wav"
+    (tmp_path / "cut.wav").write_bytes(real.read_bytes()[:300])  # soundfile reads the 128 samples there as a clip
+    with pytest.raises(AudioError, match=r"cut.wav is truncated: its data chunk holds 256 of the [\d,]+ bytes its "
+                                         r"header declares\.$"):
+        load(tmp_path / "cut.wav", 8000)
+    with pytest.raises(AudioError, match="is truncated"):
+        next(blocks(tmp_path / "cut.wav", 8000))
+
+
+def test_a_wav_with_the_unknown_length_of_a_pipe_still_loads(tmp_path):
+    sf.write(tmp_path / "piped.wav", tone(440, 0.25, 8000), 8000)
+    data = bytearray((tmp_path / "piped.wav").read_bytes())
+    at = data.index(b"data") + 4
+    data[at:at + 4] = (0xFFFFFFFF).to_bytes(4, "little")  # what ffmpeg writes to a pipe, which it cannot seek
+    (tmp_path / "piped.wav").write_bytes(bytes(data))
+    assert len(load(tmp_path / "piped.wav", 8000)) == 2000
+
+
+def test_symbolic_links_that_lead_nowhere_say_so(tmp_path):
+    (tmp_path / "a.wav").symlink_to("b.wav")
+    (tmp_path / "b.wav").symlink_to("a.wav")
+    (tmp_path / "gone.wav").symlink_to("nowhere.wav")
+    with pytest.raises(AudioError, match=r"a.wav is a symbolic link loop\.$"):
+        load(tmp_path / "a.wav", 16000)
+    with pytest.raises(AudioError, match=r"gone.wav is a symbolic link to nowhere.wav, which does not exist\.$"):
+        next(blocks(tmp_path / "gone.wav", 16000))
+    assert is_audio_file(tmp_path / "a.wav")  # so a folder scan reports it instead of passing over it
+
+
+def test_a_file_name_that_is_not_utf8_loads(tmp_path):
+    name = tmp_path / os.fsdecode(b"bad\xff.wav")
+    sf.write(os.fsencode(name), tone(440, 0.25, 8000), 8000)
+    assert len(load(name, 8000)) == 2000
+    assert sum(len(b) for b in blocks(name, 8000)) == 2000
+
+
+def test_a_clip_shorter_than_the_model_needs_is_refused(tmp_path):
+    sf.write(tmp_path / "click.wav", tone(440, 0.02, 8000), 8000)
+    assert len(load(tmp_path / "click.wav", 8000, min_samples=160)) == 160
+    with pytest.raises(AudioError, match=r"click.wav holds 0.020 s of audio, shorter than the 0.040 s the model "
+                                         r"needs for one step\.$"):
+        load(tmp_path / "click.wav", 8000, min_samples=320)
+
+
+def test_blocks_refuse_nan_saying_where(tmp_path):
+    y = tone(440, 1.0, 8000)
+    y[6000] = np.nan
+    sf.write(tmp_path / "nan.wav", y, 8000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nan.wav contains NaN or infinite samples \(the first at 0.750 s\)\.$"):
+        list(blocks(tmp_path / "nan.wav", 16000, 0.1))

@@ -96,3 +96,14 @@ def test_the_exported_piano_roll_step_samples_the_same_chorale_as_torch(name, tm
         np.testing.assert_array_equal(frame, torch_frame.numpy())
         notes += int(frame.sum())
     assert notes > 0  # it played something
+
+
+def test_export_to_a_folder_or_under_a_file_is_one_sentence_and_writes_nothing(capsys, tmp_path):
+    (tmp_path / "digits.onnx").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    for target, phrase in [(tmp_path / "digits.onnx", "digits.onnx is a folder; give the name of a file to write."),
+                           (tmp_path / "notes.txt" / "d.onnx", "notes.txt is a file, not a folder).")]:
+        code, out, err = run_cli(["export", "fsdd-digits", str(target)], capsys)
+        assert code == 1 and not out and phrase in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["digits.onnx", "notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -9,7 +9,6 @@ module imports and which imports nothing from it.
 
 from __future__ import annotations
 
-import csv
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -50,8 +49,7 @@ def from_folder(root: Path) -> Corpus:
 
 def from_manifest(path: Path) -> Corpus:
     """A CSV with `path,label` and optionally `fold`, `split`, `speaker` or any other label column."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = files.read_csv(path)
     if not rows or "path" not in rows[0]:
         raise DataError(f"{path} needs a header row with a 'path' column and at least one label column.")
     reserved = {"path", "split", "fold"}
