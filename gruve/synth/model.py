@@ -114,8 +114,11 @@ class WaveGRU(nn.Module):
 
     @classmethod
     def from_meta(cls, meta: dict) -> WaveGRU:
-        """An untrained network of the shape a bundle's metadata describes (its weights are loaded after)."""
-        return cls(SynthConfig(**meta["config"]))
+        """An untrained network of the shape a bundle's metadata describes (its weights are loaded after);
+        the config is checked first (`gruve.bundle.config`)."""
+        from gruve.bundle import config
+
+        return cls(config(SynthConfig, meta["config"]))
 
     @staticmethod
     def describe(meta: dict) -> tuple[str, str]:

@@ -49,8 +49,11 @@ class MusicLM(nn.Module):
 
     @classmethod
     def from_meta(cls, meta: dict) -> MusicLM:
-        """The (untrained) model a bundle's metadata describes."""
-        return cls(LMConfig.from_dict(meta["config"]))
+        """The (untrained) model a bundle's metadata describes; the config is checked first
+        (`gruve.bundle.config`)."""
+        from gruve.bundle import config
+
+        return cls(config(LMConfig, meta["config"]))
 
     @staticmethod
     def describe(meta: dict) -> tuple[str, str]:

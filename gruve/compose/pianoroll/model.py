@@ -63,8 +63,11 @@ class PianoRollModel(nn.Module):
 
     @classmethod
     def from_meta(cls, meta: dict) -> PianoRollModel:
-        """The (untrained) model a bundle's metadata describes."""
-        return cls(PianoRollConfig(**meta["config"]))
+        """The (untrained) model a bundle's metadata describes; the config is checked first
+        (`gruve.bundle.config`)."""
+        from gruve.bundle import config
+
+        return cls(config(PianoRollConfig, meta["config"]))
 
     @staticmethod
     def describe(meta: dict) -> tuple[str, str]:
