@@ -16,6 +16,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from gruve.cli_common import (trains, CACHE_DIR, MODEL_HELP, err, print_summary)
 from gruve.cli_common import out as console
@@ -87,7 +88,7 @@ def listen_evaluate(
                               cache_dir=cache_dir)
     report = evaluate(model, data, options, say=err.print)
     if as_json:
-        console.print_json(json.dumps(report))
+        console.print_json(json.dumps(report), ensure_ascii=True)
         return
     table = Table("class", "precision", "recall", "clips", title=f"{model} on {data} ({split}, {report['clips']} clips)")
     for label, row in report["per_class"].items():
@@ -111,7 +112,7 @@ def listen_predict(
     options = PredictOptions(top_k=top_k, as_json=as_json, as_csv=as_csv)
     result = predict(model, files, options.top_k)
     if as_json:
-        console.print_json(json.dumps(result.to_json()))
+        console.print_json(json.dumps(result.to_json()), ensure_ascii=True)  # any file name, as a JSON escape
     elif as_csv:
         header, rows = result.csv_rows()
         writer = csv.writer(sys.stdout)
@@ -120,7 +121,7 @@ def listen_predict(
     elif result.predictions:
         _print_predictions(result.predictions)
     for failure in result.failures:
-        err.print(f"[red]skipped:[/red] {failure}", highlight=False)
+        err.print(Text.assemble(("skipped:", "red"), " ", failure), highlight=False)
     if result.failures:
         raise typer.Exit(1)
 
@@ -155,11 +156,11 @@ def listen_stream(
 def _print_predictions(predictions) -> None:
     table = Table("file", "label", "probability")
     for p in predictions:
-        table.add_row(p.path, *(("\n".join(lines)) for lines in zip(*[(l, f"{v:.3f}") for l, v in p.top])))
+        table.add_row(Text(p.path), *(("\n".join(lines)) for lines in zip(*[(l, f"{v:.3f}") for l, v in p.top])))
     console.print(table)
     for p in predictions:
         if p.timeline:
-            timeline = Table("start", "end", "label", "probability", title=f"timeline of {p.path}")
+            timeline = Table("start", "end", "label", "probability", title=Text(f"timeline of {p.path}"))
             for start, end, label, value in p.timeline:
                 timeline.add_row(f"{start:.2f}", f"{end:.2f}", label, f"{value:.3f}")
             console.print(timeline)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from torchmetrics.functional.classification import (multiclass_accuracy, multicl
 
 from gruve import bundle, files
 from gruve.data.cache import FeatureCache
-from gruve.data.sources import DataError, resolve, split
-from gruve.errors import check
+from gruve.data.sources import Corpus, DataError, Item, resolve, split
+from gruve.errors import OptionError, check
 from gruve.listen.model import AudioClassifier
 
 SPLITS = ("train", "valid", "test")
@@ -63,18 +64,16 @@ def classification_report(labels: list[str], truth: list[int], probs: torch.Tens
 
 def evaluate(model: str | Path | AudioClassifier, data: str, options: EvaluateOptions | None = None,
              say=print) -> dict:
-    """Score `model` (a name, a bundle or a loaded classifier) on one split of `data`; write `report.json`
-    and `confusion.png` into `options.out` (unless it is None) and return the report."""
+    """Score `model` (a name, a bundle or a loaded classifier) on one split of `data`, the split it was trained
+    with (see `split_record`); write `report.json` and `confusion.png` into `options.out` (unless it is None)
+    and return the report."""
     options = options or EvaluateOptions()
+    if options.out is not None:
+        files.writable_folder(options.out)  # before the scoring, not after it
     classifier = model if isinstance(model, AudioClassifier) else bundle.load(model, task="listen")
     corpus = resolve(data, options.cache_dir)
     target = corpus.target(options.target or classifier.meta.get("target"))
-    test_fold = options.test_fold
-    if test_fold is None:
-        test_fold = classifier.meta.get("training", {}).get("test_fold")
-    items = split(corpus, target, test_fold)[options.split]
-    if not items:
-        raise DataError(f"{data} has no {options.split} items for target {target!r}.")
+    items = _evaluated_items(classifier, model, corpus, data, target, options, say)
     unknown = sorted({i.labels[target] for i in items} - set(classifier.labels))
     if unknown:
         raise DataError(f"{data} has labels the model does not know: {', '.join(unknown[:5])}.")
@@ -94,3 +93,115 @@ def evaluate(model: str | Path | AudioClassifier, data: str, options: EvaluateOp
         confusion_matrix(report["confusion"], classifier.labels, options.out / "confusion.png",
                          title=f"{Path(name).stem} on {data} ({options.split}): accuracy {report['accuracy']:.1%}")
     return report
+
+
+def split_record(data: str, parts: dict[str, list[Item]], seed: int) -> dict:
+    """What a bundle keeps of the split it was trained on, for `evaluate`: the protocol of an official split
+    (with the seed that carved `valid` from `train` where the data has none) or of folds (with the test fold);
+    for a split drawn at random, each part's files, as paths relative to `data`'s folder (see `data_root`)."""
+    every = [item for items in parts.values() for item in items]
+    if any(item.split for item in every):
+        return {"protocol": "official", "seed": seed}
+    if any(item.fold is not None for item in every):
+        return {"protocol": "folds", "test_fold": next((item.fold for item in parts["test"]), None)}
+    root = data_root(data)
+    return {"protocol": "random", **{name: [_key(item.path, root) for item in items] for name, items in parts.items()}}
+
+
+def data_root(data: str) -> Path:
+    """The folder that a folder's or a manifest's files are recorded relative to: the folder, or the manifest's."""
+    path = Path(data)
+    return path if path.is_dir() else path.parent
+
+
+def _key(path: str | Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _evaluated_items(classifier: AudioClassifier, model, corpus: Corpus, data: str, target: str,
+                     options: EvaluateOptions, say) -> list[Item]:
+    """The items of `options.split` by the split the model was trained with, saying where that split came from."""
+    training = classifier.meta.get("training", {})
+    record, source = _recorded_split(training, model)
+    wanted = options.split
+    listed = record is not None and record["protocol"] == "random"
+    own_protocol = any(i.split or i.fold is not None for i in corpus.items)
+    if listed and not own_protocol:
+        return _listed(record, source, corpus, data, target, wanted, say)
+    fold = _test_fold(record or {}, training, corpus, options.test_fold)
+    items = split(corpus, target, fold, (record or {}).get("seed", training.get("seed", 0)))[wanted]
+    if listed:  # data with its own split is scored by it, less any file the model's split puts in another part
+        root = data_root(data)
+        elsewhere = {key for name in SPLITS if name != wanted for key in record[name]}
+        kept = [item for item in items if _key(item.path, root) not in elsewhere]
+        say(f"evaluating on the {len(kept)} clips of {data}'s own {wanted} split"
+            + (f", less {len(items) - len(kept)} that the model's split ({source}) puts in another part"
+               if len(kept) < len(items) else ""))
+        items = kept
+    elif own_protocol:
+        held = f" (fold {fold if fold is not None else corpus.folds[0]} held out)" if corpus.folds else ""
+        say(f"evaluating on the {len(items)} clips of {data}'s own {wanted} split{held}")
+    else:
+        say(f"warning: this model carries no record of the split it was trained on (it was written by an earlier "
+            f"gruve), so {data} was split again with its seed: if files were added or removed since it was "
+            f"trained, this {wanted} set of {len(items)} clips may include the model's training clips.")
+    if not items:
+        raise DataError(f"{data} has no {wanted} items for target {target!r}.")
+    return items
+
+
+def _listed(record: dict, source: str, corpus: Corpus, data: str, target: str, wanted: str, say) -> list[Item]:
+    """The items of `data` that the model's recorded split lists in part `wanted`.
+
+    A file the record does not list (added since training) is left out rather than scored: the score is then
+    the model's own test score, as training measured it, and no file's part depends on what else the folder
+    holds. Data the model never saw is scored through a manifest with a split column.
+    """
+    root = data_root(data)
+    keys = [(item, _key(item.path, root)) for item in corpus.items if item.labels.get(target)]
+    ours, listed = set(record[wanted]), {key for name in SPLITS for key in record[name]}
+    items = [item for item, key in keys if key in ours]
+    if not items:
+        raise DataError(f"{data} holds none of the {len(ours)} clips of the model's own {wanted} split "
+                        f"({source}); to score other data, give a manifest with a 'split' column.")
+    say(f"evaluating on the {len(items)} clips of the model's own {wanted} split ({source})")
+    new = sum(key not in listed for _, key in keys)
+    if new:
+        say(f"left out {new} file(s) of {data} that the model's split does not list (added since it was trained)")
+    if len(items) < len(ours):
+        say(f"{len(ours) - len(items)} of the model's {wanted} clips are no longer in {data}")
+    return items
+
+
+def _test_fold(record: dict, training: dict, corpus: Corpus, asked: int | None) -> int | None:
+    """The fold held out as test: the model's, unless `asked`; another fold of the corpus the model was
+    trained on is refused, since the model learnt from it."""
+    fold = record.get("test_fold", training.get("test_fold"))
+    if asked is None:
+        return fold
+    if fold is not None and asked != fold and training.get("corpus") == corpus.name:
+        raise OptionError("test_fold", f"{{test_fold}} {asked} was training data for this model (its test fold is "
+                                       f"{fold}); give {fold} or leave it out.")
+    return asked
+
+
+def _recorded_split(training: dict, model) -> tuple[dict | None, str]:
+    """The split a model was trained on, as `split_record` gives it, and where it was found: the bundle, else
+    (for a bundle written before it kept one) the `split.csv` of its run folder; None when neither has it."""
+    if "split" in training:
+        record = training["split"]
+        known = isinstance(record, dict) and record.get("protocol") in ("official", "folds", "random")
+        if not known or record["protocol"] == "random" and not all(isinstance(record.get(s), list) for s in SPLITS):
+            raise DataError(f"{model}'s record of the split it was trained on is not one that gruve writes.")
+        return record, "stored in the model"
+    if not isinstance(model, (str, Path)) or "data" not in training:
+        return None, ""
+    path = bundle.locate(model).parent / "split.csv"
+    if not path.is_file():
+        return None, ""
+    rows = files.read_csv(path)
+    if not rows or not {"path", "split"} <= set(rows[0]) or any(r["split"] not in SPLITS for r in rows):
+        raise DataError(f"{path} is not a split that gruve wrote (a path and a split column of {', '.join(SPLITS)}).")
+    root = data_root(training["data"])
+    return ({"protocol": "random", **{name: [_key(r["path"], root) for r in rows if r["split"] == name]
+                                      for name in SPLITS}}, f"from {path}")

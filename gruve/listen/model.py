@@ -17,7 +17,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gruve import audio
 from gruve.errors import GruveError, check
-from gruve.features import FeatureConfig, LogMel, to_db
+from gruve.features import BlockLogMel, FeatureConfig, LogMel, to_db
 from gruve.nn import AttentionPool, ConvFrontEnd, MeanPool, RecurrentStack, frame_mask, running_pool
 
 ARCHITECTURES = {  # name: (recurrent cell, bidirectional, conv front end)
@@ -28,6 +28,9 @@ ARCHITECTURES = {  # name: (recurrent cell, bidirectional, conv front end)
     "rnn": ("rnn", False, False),
 }
 POOLINGS = ("mean", "attention")
+HOP = 0.5  # a long clip's windows start every half window
+BLOCK_SECONDS = 10.0  # audio `predict` reads at a time
+WINDOWS_PER_BATCH = 32  # windows `predict` classifies together
 NEGATIVE = -1e30  # where the running maximum of pooling scores starts in a stream: finite, for ONNX inputs
 
 
@@ -114,8 +117,11 @@ class AudioClassifier(nn.Module):
 
     @classmethod
     def from_meta(cls, meta: dict) -> "AudioClassifier":
-        """An untrained network of the shape a bundle's metadata describes (its weights are loaded after)."""
-        return cls(ClassifierConfig(**meta["config"]))
+        """An untrained network of the shape a bundle's metadata describes (its weights are loaded after);
+        the config is checked first (`gruve.bundle.config`)."""
+        from gruve.bundle import config
+
+        return cls(config(ClassifierConfig, meta["config"]))
 
     @staticmethod
     def describe(meta: dict) -> tuple[str, str]:
@@ -129,6 +135,12 @@ class AudioClassifier(nn.Module):
     def labels(self) -> list[str]:
         """The class names, in the order of the model's outputs."""
         return self.config.labels
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest clip the model can classify: one step of its recurrent layer (a frame of `hop_length`
+        samples, times the time stride of a conv front end). A shorter one would be classified on padding."""
+        return self.config.features.hop_length * (self.frontend.stride if self.frontend is not None else 1)
 
     def set_normalisation(self, features: list[np.ndarray]) -> None:
         """Per-bin mean and standard deviation over every frame of `features` (each `(n_mels, frames)`)."""
@@ -155,7 +167,7 @@ class AudioClassifier(nn.Module):
         return self.head(self.dropout(self.pool(h, mask)))
 
     @torch.inference_mode()
-    def window_probabilities(self, features: torch.Tensor, hop: float = 0.5) -> tuple[list[int], torch.Tensor]:
+    def window_probabilities(self, features: torch.Tensor, hop: float = HOP) -> tuple[list[int], torch.Tensor]:
         """Softmax of each sliding window over one clip's features `(n_mels, frames)`.
 
         Windows are `config.window` long and start every `hop` windows; the last one ends at the
@@ -170,14 +182,53 @@ class AudioClassifier(nn.Module):
         windows = torch.stack([features[:, s:s + size] for s in starts]) if len(starts) > 1 else features[None]
         return starts, torch.softmax(self.classify(windows), dim=-1)
 
+    @torch.inference_mode()
     def predict(self, path: str | Path, top_k: int = 3) -> Prediction:
-        """Label one audio file: the clip-level top-k, and a window-by-window timeline when it is long."""
+        """Label one audio file: the clip-level top-k, and a window-by-window timeline when it is long.
+
+        The windows and numbers are those of `window_probabilities` over the whole clip's features, in memory
+        that does not grow with the file's length: the audio is read BLOCK_SECONDS at a time, its log-mel
+        frames computed as they complete, and each batch of windows classified as soon as it is known to be one
+        of the file's, keeping only the frames later windows still need."""
         self.eval()
-        y = audio.load(path, self.config.features.sr)
-        with torch.inference_mode():
-            features = self.features(torch.from_numpy(y)[None])[0]
-        starts, probs = self.window_probabilities(features)
-        return self._prediction(str(path), starts, probs, features.shape[1], top_k)
+        config = self.config
+        size = config.window_frames
+        step = max(1, int(size * HOP))
+        batch = size + (WINDOWS_PER_BATCH - 1) * step  # the frames of WINDOWS_PER_BATCH windows
+        frames = BlockLogMel(self.features)
+        kept, first = torch.zeros(config.features.n_mels, 0), 0  # the frames still needed, and the index of the first
+        starts, probabilities = [], []
+        samples, sound = 0, False
+        for y in audio.blocks(path, config.features.sr, BLOCK_SECONDS):
+            samples, sound = samples + len(y), sound or bool(np.any(y))
+            kept = torch.cat([kept, frames.feed(y)], dim=1)
+            # A window starting every `step` frames is one of the file's if a frame follows it (the last one,
+            # which ends at the clip's end, is classified at the end).
+            while (start := len(starts) * step) + batch < first + kept.shape[1]:
+                window_starts, p = self.window_probabilities(kept[:, start - first:start - first + batch], HOP)
+                starts += [start + s for s in window_starts]
+                probabilities.append(p)
+                # Later windows start from len(starts) * step; the last may start up to a step before that.
+                kept, first = kept[:, len(starts) * step - step - first:], len(starts) * step - step
+        if samples == 0:
+            raise audio.AudioError(f"{path} contains no samples (zero length).")
+        if not sound:
+            raise audio.AudioError(f"{path} is all silence (every sample is zero).")
+        audio.check_length(path, samples, config.features.sr, self.min_samples)
+        kept = torch.cat([kept, frames.close()], dim=1)
+        total = first + kept.shape[1]
+        if total <= size:  # one window, the whole clip
+            window_starts, p = self.window_probabilities(kept, HOP)
+            return self._prediction(str(path), window_starts, p, total, top_k)
+        rest = len(range(len(starts) * step, total - size, step))  # windows before the last, not yet classified
+        if rest:
+            begin = len(starts) * step - first
+            window_starts, p = self.window_probabilities(kept[:, begin:begin + size + (rest - 1) * step], HOP)
+            starts += [first + begin + s for s in window_starts]
+            probabilities.append(p)
+        starts.append(total - size)  # the last window ends at the clip's end
+        probabilities.append(self.window_probabilities(kept[:, kept.shape[1] - size:], HOP)[1])
+        return self._prediction(str(path), starts, torch.cat(probabilities), total, top_k)
 
     def onnx_graphs(self) -> list:
         """What `gruve export` writes: the classifier (waveform in, probabilities out) and, for models that

@@ -1,14 +1,15 @@
 """Labelling audio files with a classifier: files, folders and globs in; predictions and failures out.
 
-Plain torch (no Lightning), so `gruve listen predict` starts fast.
+Each file is read and classified a block at a time (`AudioClassifier.predict`), so a recording of hours takes
+no more memory than one of a minute. Plain torch (no Lightning), so `gruve listen predict` starts fast.
 """
 
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from gruve.errors import GruveError, check, check_at_least
 from gruve.listen.model import AudioClassifier, Prediction

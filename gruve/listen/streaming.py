@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gruve.audio import check_finite, check_length
 from gruve.errors import GruveError, check
 from gruve.listen.model import NEGATIVE, AudioClassifier, StreamingClassifier
 
@@ -62,9 +63,11 @@ class Stream:
         self.kept: list[np.ndarray] | None = [] if keep_frames else None
 
     def feed(self, y: np.ndarray) -> list[Event]:
-        """Take the next samples (mono float32 at the model's rate)."""
+        """Take the next samples (mono float32 at the model's rate, all finite)."""
+        y = np.asarray(y, np.float32)
+        check_finite(y, "the audio fed to the stream", self.net.model.config.features.sr, self.received)
         self.received += len(y)
-        self.pending = np.concatenate([self.pending, np.asarray(y, np.float32)])
+        self.pending = np.concatenate([self.pending, y])
         return self._run(limit=None)
 
     def close(self) -> list[Event]:
@@ -208,6 +211,9 @@ class StreamRun:
                 self.elapsed = time.perf_counter() - start
                 yield event
             self.elapsed = time.perf_counter() - start
+            if self.options.source != "mic":  # a file or standard input too short for one answer says so
+                name = "standard input" if self.options.source == "-" else self.options.source
+                check_length(name, self.samples, self.sr, self.model.min_samples)
         finally:
             torch.set_num_threads(threads)
 

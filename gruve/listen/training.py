@@ -18,10 +18,10 @@ from torch.utils.data import DataLoader, Dataset
 from gruve import audio, files, training
 from gruve.data.cache import FeatureCache
 from gruve.data.sources import DataError, resolve, split, write_split
-from gruve.errors import OptionError, check, check_at_least
+from gruve.errors import OptionError, check, check_at_least, check_positive
 from gruve.features import FeatureConfig
 from gruve.listen.augment import AugmentConfig, augment
-from gruve.listen.evaluation import classification_report, clip_probabilities
+from gruve.listen.evaluation import classification_report, clip_probabilities, split_record
 from gruve.listen.model import ARCHITECTURES, POOLINGS, AudioClassifier, ClassifierConfig
 from gruve.training import TrainOptions
 
@@ -60,11 +60,13 @@ class ListenOptions:
         for name in ("batch_size", "hidden_size", "num_layers"):
             value = getattr(self, name)
             check_at_least(value, name, 1)
-        check(self.lr > 0, "lr", f"{{lr}} must be more than 0 (got {self.lr}).")
+        check_positive(self.lr, "lr")
         check(self.weight_decay >= 0, "weight_decay", f"{{weight_decay}} must be 0 or more (got {self.weight_decay}).")
         check(0 <= self.dropout < 1, "dropout", f"{{dropout}} must be at least 0 and below 1 (got {self.dropout}).")
         check(self.mixup >= 0, "mixup", f"{{mixup}} must be 0 (off) or more (got {self.mixup}).")
         check(self.window is None or self.window > 0, "window", f"{{window}} must be more than 0 seconds (got {self.window}).")
+        check(self.noise in (None, "white", "pink") or Path(self.noise).is_dir(), "noise",
+              f"{{noise}} {self.noise} is not 'white', 'pink' or a folder.")
 
     def augment_config(self) -> AugmentConfig:
         """The augmentation these options ask for: the defaults with `mixup`, noise half the time when
@@ -168,7 +170,7 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     if not parts["train"]:
         raise DataError(f"{options.data} has no training items for target {target!r}.")
     if not any(i.split or i.fold is not None for i in corpus.items):
-        write_split(parts, target, run.out / "split.csv")
+        _keep_split(parts, target, run)
     feature_config = FeatureConfig(**{**corpus.defaults.get("features", {}), **options.features})
     cache = FeatureCache(feature_config, options.cache_dir)
     examples, skipped = _load_examples(parts, labels, target, cache, options.strict)
@@ -197,7 +199,8 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
         report = classification_report(labels, [y for _, y in examples["test"]], probs)
         metrics.update(test_accuracy=report["accuracy"], test_macro_f1=report["macro_f1"])
     meta = {"task": "listen", "config": config.to_dict(), "target": target, "metrics": metrics}
-    path = training.save_model(run, model, meta, options.data, options, corpus=corpus.name, test_fold=options.test_fold)
+    path = training.save_model(run, model, meta, options.data, options, corpus=corpus.name, test_fold=options.test_fold,
+                               split=split_record(options.data, parts, run.seed))
     return {"model": str(path), "skipped": len(skipped), **metrics}
 
 
@@ -217,6 +220,21 @@ def cross_validate(options: ListenOptions, run: TrainOptions, say=print) -> dict
                "std_accuracy": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0}
     files.write_json(run.out / "cross_validation.json", summary)
     return {**summary, "path": str(run.out / "cross_validation.json")}
+
+
+def _keep_split(parts: dict, target: str, run: TrainOptions) -> None:
+    """Write the random split to `run.out/split.csv`; a resumed run keeps the one it started with, and data
+    that now splits differently (files added or removed) is refused: the model would go on with test clips
+    among its training clips."""
+    path = run.out / "split.csv"
+    if not (run.resume and path.is_file()):
+        write_split(parts, target, path)
+        return
+    started = {(row["path"], row["split"]) for row in files.read_csv(path)}
+    if started != {(str(item.path), name) for name, items in parts.items() for item in items}:
+        raise OptionError("resume", f"{{resume}}: the data now splits differently from {path} (files were added or "
+                                    "removed since the run started); resume with the same files, or start afresh "
+                                    "with {overwrite}.")
 
 
 def _load_examples(parts: dict, labels: list[str], target: str, cache: FeatureCache, strict: bool):

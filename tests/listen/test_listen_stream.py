@@ -101,3 +101,25 @@ def test_stream_cli_says_what_is_wrong(capsys, tmp_path):
                           (["fsdd-digits", "-i", "mic"], "microphone")]:
         code, _, err = run_cli(["listen", "stream", *args], capsys)
         assert code == 1 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_stream_refuses_samples_that_are_not_finite(bad, tmp_path, capsys):
+    y = tone(500, 1.0, 8000)
+    y[4000] = bad
+    stream = Stream(bundle.load("fsdd-digits"))
+    stream.feed(y[:4000])
+    with pytest.raises(audio.AudioError, match=r"^the audio fed to the stream contains NaN or infinite samples "
+                                               r"\(the first at 0.500 s\)\.$"):
+        stream.feed(y[4000:])
+    sf.write(tmp_path / "bad.wav", y, 8000, subtype="FLOAT")
+    code, out, err = run_cli(["listen", "stream", "fsdd-digits", "-i", str(tmp_path / "bad.wav")], capsys)
+    assert code == 1 and not out and err.strip() == (f"error: {tmp_path / 'bad.wav'} contains NaN or infinite "
+                                                     "samples (the first at 0.500 s).")
+
+
+def test_a_stream_too_short_for_one_step_is_refused(tmp_path, capsys):
+    sf.write(tmp_path / "click.wav", tone(500, 0.02, 8000), 8000)  # the digit model steps every 40 ms
+    code, out, err = run_cli(["listen", "stream", "fsdd-digits", "-i", str(tmp_path / "click.wav")], capsys)
+    assert code == 1 and not out and "click.wav holds 0.020 s of audio, shorter than the 0.040 s" in err
+    assert len(err.strip().splitlines()) == 1
