@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gruve.errors import check, check_at_least
+from gruve.errors import check, check_at_least, check_positive
 
 
 def check_training(options) -> None:
@@ -12,7 +12,7 @@ def check_training(options) -> None:
         value = getattr(options, field)
         check_at_least(value, field, 1)
     check(0 <= options.dropout < 1, "dropout", f"{{dropout}} must be at least 0 and below 1 (got {options.dropout}).")
-    check(options.lr > 0, "lr", f"{{lr}} must be above 0 (got {options.lr}).")
+    check_positive(options.lr, "lr")
     for field in ("weight_decay", "transpose"):
         value = getattr(options, field)
         check_at_least(value, field, 0)

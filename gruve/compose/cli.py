@@ -91,7 +91,8 @@ def compose_generate(
     """Generate new pieces; writes each as MIDI and WAV (through FluidSynth) and a piano-roll PNG of them all."""
     from gruve.compose.lm.generation import MAX_TOKENS, GenerateOptions, generate
 
-    options = GenerateOptions(n=n, bars=None if tokens else bars, tokens=tokens or MAX_TOKENS, temperature=temperature,
+    options = GenerateOptions(n=n, bars=bars if tokens is None else None,
+                              tokens=MAX_TOKENS if tokens is None else tokens, temperature=temperature,
                               top_k=top_k, top_p=top_p, seed=seed, primer=primer, primer_bars=primer_bars,
                               conditions=conditions or "")
     result = generate(model, options, out, say=err.print)

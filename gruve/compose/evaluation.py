@@ -52,6 +52,8 @@ class EvaluateOptions:
         check_at_least(self.bars, "bars", 1, optional=True)
         check_positive(self.temperature, "temperature")
         check(0 < self.top_p <= 1, "top_p", f"{{top_p}} must be above 0 and at most 1 (got {self.top_p}).")
+        check_at_least(self.seed, "seed", 0)
+        check_at_least(self.split_seed, "split_seed", 0, optional=True)
 
 
 def evaluate(source: str | os.PathLike, options: EvaluateOptions, out: str | os.PathLike = "runs/evaluation",

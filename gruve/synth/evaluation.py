@@ -15,10 +15,11 @@ import torch
 
 from gruve import audio, bundle
 from gruve.data.sources import DataError, resolve
-from gruve.errors import check_at_least, check_positive
+from gruve.errors import check_positive
 from gruve.files import write_json
 from gruve.plots import confusion_matrix, spectra
 from gruve.signal import envelope, equalised, log_spectrum, long_term_power, loudness, spectral_detail, spectral_distance
+from gruve.synth.generation import check_sounds
 from gruve.synth.model import ENVELOPE_SECONDS, TIMBRE_FFT, WaveGRU
 
 N_FFT, HOP = 1024, 256  # of the long-term spectra compared
@@ -51,10 +52,8 @@ class EvaluateOptions:
     seed: int = 0
 
     def __post_init__(self):
-        check_at_least(self.n, "n", 1)
         check_positive(self.seconds, "seconds")
-        check_positive(self.temperature, "temperature")
-        check_positive(self.tail_temperature, "tail_temperature", optional=True)
+        check_sounds(self)  # per label here: the bound on all of them together holds for each label's n
 
 
 def shaped_noise(real: np.ndarray, n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from gruve.errors import check_at_least, check_positive
+from gruve.errors import GruveError, check, check_at_least, check_positive
+
+# The most audio one generation makes: each sample costs a few kB while it is generated (about 60 MB per
+# second of sound at 16 kHz, for the usual 8 sounds at once), so a typo such as `--seconds 1e9` is refused
+# rather than allocated.
+MAX_SECONDS = 60.0  # per sound: a minute
+MAX_TOTAL_SECONDS = 600.0  # all the sounds of one generation together: ten minutes
 
 
 @dataclass(kw_only=True)
@@ -26,12 +32,24 @@ class GenerateOptions:
     raw: bool = False  # skip the model's output equaliser: the GRU's own sounds
 
     def __post_init__(self):
-        check_at_least(self.n, "n", 1)
-        check_positive(self.seconds, "seconds", optional=True)
-        check_positive(self.temperature, "temperature")
-        check_positive(self.tail_temperature, "tail_temperature", optional=True)
+        check_sounds(self)
         if self.like is not None:
             self.like = Path(self.like)
+
+
+def check_sounds(options) -> None:
+    """What generating and evaluating check alike: `n` sounds of `seconds` each (None: the model's length),
+    within MAX_SECONDS and MAX_TOTAL_SECONDS, finite temperatures above 0, a seed of 0 or more."""
+    check_at_least(options.n, "n", 1)
+    check_at_least(options.seed, "seed", 0)
+    check_positive(options.seconds, "seconds", optional=True)
+    check(options.seconds is None or options.seconds <= MAX_SECONDS, "seconds",
+          f"{{seconds}} must be at most {MAX_SECONDS:g}, a minute of sound (got {options.seconds}).")
+    total = options.n * (options.seconds or 1.0)
+    check(total <= MAX_TOTAL_SECONDS, "n", f"{{n}} {options.n} sounds of {options.seconds or 1.0:g} seconds make "
+          f"{total:,.0f} seconds of audio, more than the {MAX_TOTAL_SECONDS:g} gruve generates at once.")
+    check_positive(options.temperature, "temperature")
+    check_positive(options.tail_temperature, "tail_temperature", optional=True)
 
 
 @dataclass
@@ -66,6 +84,9 @@ def generate(model, options: GenerateOptions, out: str | Path) -> Generated:
     synthesiser.label_index(label)  # an unknown label is refused before any work
     reference = None if options.like is None else torch.from_numpy(audio.load(options.like, config.sr))
     seconds = options.seconds if options.seconds is not None or options.like else 1.0
+    if seconds is None and len(reference) > MAX_SECONDS * config.sr:
+        raise GruveError(f"{options.like} lasts {len(reference) / config.sr:,.0f} seconds, more than the "
+                         f"{MAX_SECONDS:g} a generated sound may; give --seconds to follow its opening only.")
     started = time.perf_counter()
     waves = synthesiser.generate([label] * options.n, seconds, options.temperature, options.seed, reference,
                                  options.tail_temperature, options.raw)

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gruve import audio, bundle, training
 from gruve.data.sources import DataError, Item, resolve
-from gruve.errors import check, check_at_least
+from gruve.errors import check, check_at_least, check_positive
 from gruve.features import FeatureConfig
 from gruve.synth.model import EQUALISER_SOUNDS, SynthConfig, WaveGRU
 from gruve.training import TrainOptions
@@ -60,9 +60,9 @@ class SynthOptions:
         check_at_least(self.lags, "lags", 1)
         check_at_least(self.bands, "bands", 1)
         check(self.bands == 1 or self.envelope, "bands", "{bands} can be more than 1 only with {envelope}.")
-        check_at_least(self.batch_size, "batch_size", 1)
-        check_at_least(self.hidden_size, "hidden_size", 1)
-        check(self.lr > 0, "lr", f"{{lr}} must be above 0 (got {self.lr}).")
+        for name in ("batch_size", "hidden_size", "head", "embed"):
+            check_at_least(getattr(self, name), name, 1)
+        check_positive(self.lr, "lr")
 
 
 @dataclass
@@ -268,7 +268,16 @@ def equalise(model: str | Path, data: str, out: str | Path, n: int = EQUALISER_S
         raise DataError(f"{data} has no readable sounds of this model's labels ({', '.join(labels)}) outside "
                         "its held-out ones.")
     say(f"fitting the output equaliser to {len(sounds)} sounds of {data} ({n} generated per label)")
+    before = synthesiser.equaliser.clone() if synthesiser.config.equaliser else None
     synthesiser.fit_equaliser(torch.stack([s.wave for s in sounds]), torch.tensor([s.label for s in sounds]), n)
+    kept = sorted(set(range(len(labels))) - {s.label for s in sounds})
+    if kept:  # fit_equaliser flattens a label it has no sounds of; a refit keeps what the model had
+        if before is not None:
+            synthesiser.equaliser[kept] = before[kept]
+        say(f"kept the gains of {', '.join(labels[i] for i in kept)}"
+            f"{' (flat: the model had no equaliser)' if before is None else ''}: {data} has no readable sounds of "
+            f"{'it' if len(kept) == 1 else 'them'} to refit from")
     meta = {**synthesiser.meta, "config": asdict(synthesiser.config),
-            "equaliser": {"data": data, "sounds": len(sounds), "generated_per_label": n}}
+            "equaliser": {"data": data, "sounds": len(sounds), "generated_per_label": n,
+                          "kept": [labels[i] for i in kept]}}
     return {"model": str(bundle.save(out, synthesiser, meta)), "sounds": len(sounds)}

@@ -58,6 +58,7 @@ class GenerateOptions:
         check_at_least(self.top_k, "top_k", 0)
         check(0 < self.top_p <= 1, "top_p", f"{{top_p}} must be above 0 and at most 1 (got {self.top_p}).")
         check_at_least(self.primer_bars, "primer_bars", 1)
+        check_at_least(self.seed, "seed", 0)
         if isinstance(self.conditions, str):
             self.conditions = parse_conditions(self.conditions)
         if isinstance(self.primer, (str, os.PathLike)):
