@@ -64,6 +64,7 @@ class TrainOptions:
         check_at_least(self.max_epochs, "max_epochs", 1, optional=True)
         check(self.patience >= 0, "patience", f"{{patience}} must be 0 (never stop early) or more (got {self.patience}).")
         check_at_least(self.num_nodes, "num_nodes", 1)
+        check(0 <= self.seed < 2**32, "seed", f"{{seed}} must be from 0 to 2**32 - 1 (got {self.seed}).")
         check(not (self.resume and self.overwrite), "overwrite",
               "{resume} continues the run in {out} and {overwrite} replaces it: give one of them.")
         check(self.precision is None or self.precision in PRECISIONS, "precision",
@@ -127,10 +128,11 @@ def _claim(run: TrainOptions) -> None:
     if existing and not (run.resume or run.overwrite):
         raise OptionError("out", f"{{out}} {out} already holds a run ({', '.join(existing)}); add {{resume}} to "
                                  "continue it or {overwrite} to replace it.")
+    resume_path(run)  # a missing or unreadable checkpoint is refused before anything is written
     try:
         out.mkdir(parents=True, exist_ok=True)
         _lock(out)
-    except (PermissionError, NotADirectoryError, FileExistsError) as error:
+    except OSError as error:
         raise OptionError("out", f"{{out}} {out} cannot be written ({error.strerror or error}).") from None
     if run.overwrite:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
