@@ -16,6 +16,7 @@ import csv
 import functools
 import json
 import logging
+import math
 import os
 import platform
 import shlex
@@ -78,7 +79,7 @@ class TrainOptions:
 PRECISIONS = ("16-mixed", "bf16-mixed", "32-true", "16-true", "bf16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "16", "32", "64", "bf16")  # Lightning's accepted values
 LOCK = ".gruve-lock"  # in a run folder while a training writes to it: {"pid", "host", "started"}
-RUN_FILES = ("model.safetensors", "checkpoints", "metrics.csv", "split.csv")  # what makes a folder a run
+RUN_FILES = ("model.safetensors", "checkpoints", "metrics.csv")  # what makes a folder a run (a split alone: a start that failed)
 
 
 def quiet_lightning() -> None:
@@ -199,6 +200,7 @@ def fit(task: L.LightningModule, run: TrainOptions, train_loader, valid_loader=N
     work is done once the fit ends, and they exit.
     """
     trainer = build_trainer(run, monitor if valid_loader is not None else None, gradient_clip=gradient_clip, ema=ema)
+    _check_a_batch_each(train_loader, trainer.world_size)
     resume = resume_path(run)
     if resume is not None:
         _check_same_model(task, read_checkpoint(resume), resume)
@@ -217,6 +219,19 @@ def fit(task: L.LightningModule, run: TrainOptions, train_loader, valid_loader=N
     stopwatch = next(c for c in trainer.callbacks if isinstance(c, Stopwatch))
     metrics = {"epochs": trainer.current_epoch, "train_seconds": round(stopwatch.seconds, 1)}
     return {**metrics, "interrupted": trainer.current_epoch + 1} if trainer.interrupted else metrics
+
+
+def _check_a_batch_each(loader, world_size: int) -> None:
+    """Refuse a loader that drops its last partial batch when each device's share of the data is less than
+    one batch: every device would train on nothing (DDP splits the data before batching it)."""
+    if not getattr(loader, "drop_last", False) or not hasattr(loader.dataset, "__len__"):
+        return
+    share = math.ceil(len(loader.dataset) / world_size)
+    if share < loader.batch_size:
+        devices = f"each of {world_size} devices {share}" if world_size > 1 else f"{share}"
+        raise OptionError("batch_size", f"{{batch_size}} {loader.batch_size} is more than the training examples "
+                                        f"({devices}), so no whole batch would be trained on; lower {{batch_size}}"
+                                        + (" or use fewer devices." if world_size > 1 else "."))
 
 
 def _check_same_model(task: L.LightningModule, checkpoint: dict, path: str) -> None:

@@ -106,3 +106,15 @@ def test_synth_under_ddp(tone_folder, tmp_path):
     check_one_rank_spoke_and_wrote(train(args, tmp_path / "ddp", *DDP), tmp_path / "ddp")
     train(args, tmp_path / "one")
     check_same_model_as_one_process(tmp_path / "ddp", tmp_path / "one")
+
+
+def test_a_share_smaller_than_a_batch_on_each_device_is_one_sentence(tone_folder, tmp_path):
+    """20 training clips fill a batch of 16 in one process; on two devices each gets 10, which would train on
+    nothing (and crashed at the end, looking for a best checkpoint that was never written)."""
+    done = subprocess.run([sys.executable, "-m", "gruve", "listen", "train", str(tone_folder), "--hidden", "8",
+                           "--batch-size", "16", "--out", str(tmp_path), *DDP], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert ("error: --batch-size 16 is more than the training examples (each of 2 devices 10), so no whole batch "
+            "would be trained on; lower --batch-size or use fewer devices.") in done.stderr
+    assert not (tmp_path / "model.safetensors").exists() and not (tmp_path / ".gruve-lock").exists()

@@ -87,7 +87,7 @@ def _train(tone_folder, out, capsys, *args):
     return run_cli(["listen", "train", str(tone_folder), "--out", str(out), *TINY, *args], capsys)
 
 
-@pytest.mark.parametrize("present", ["model.safetensors", "checkpoints", "metrics.csv", "split.csv"])
+@pytest.mark.parametrize("present", ["model.safetensors", "checkpoints", "metrics.csv"])
 def test_a_run_folder_is_not_replaced_without_resume_or_overwrite(tone_folder, tmp_path, capsys, present):
     (tmp_path / present).write_bytes(b"the user's earlier run")
     code, _, err = _train(tone_folder, tmp_path, capsys, "--epochs", "1")
