@@ -1,12 +1,13 @@
 """gruve's speed against the usual alternatives, each measured in the same run, printed as one markdown table.
 
 Rows: log-mel against librosa; a training epoch on FSDD from the feature cache against a loader that
-calls librosa per clip; a GRU step (hidden 256, batch 1) in the fused kernel against a torch loop and
+calls librosa per clip (with --threads, also with gruve's choice of threads against torch's default, idle
+and beside a busy process); a GRU step (hidden 256, batch 1) in the fused kernel against a torch loop and
 onnxruntime; the streaming real-time factor of the shipped digit model; music sampling speed against
 re-reading the prefix, and `compose generate`'s wall time; audio generation by the `drums` synthesiser
 against a torch step loop, one sound and 64 at once; CLI cold start; peak memory of training and of predict. Times are medians of repeats; the machine is shared, so compare within a run.
 
-Usage: .venv/bin/python bench/suite.py [--data DATASETS] [--only NAME ...] [--quick]
+Usage: .venv/bin/python bench/suite.py [--data DATASETS] [--only NAME ...] [--quick] [--threads]
 DATASETS holds fsdd/ (default $GRUVE_DATASETS or ../shared/datasets); rows that need it are left out
 without it.
 """
@@ -132,7 +133,43 @@ def epoch(args) -> list[list[str]]:
     ours = statistics.median(train_epoch(lambda: Clips(cached, window, True)) for _ in range(3))
     theirs = statistics.median(train_epoch(lambda: LibrosaClips()) for _ in range(3))
     what = f"training epoch, FSDD train split ({len(items)} clips, crnn)"
-    return [row(what, f"{ours:.2f} s (feature cache)", f"librosa per clip {theirs:.2f} s", theirs / ours)]
+    rows = [row(what, f"{ours:.2f} s (feature cache)", f"librosa per clip {theirs:.2f} s", theirs / ours)]
+    if args.threads:
+        rows += thread_rows(lambda: train_epoch(lambda: Clips(cached, window, True)), what, args.quick)
+    return rows
+
+
+BUSY = "while True: pass"  # another job holding one core
+
+
+def thread_rows(run_epoch, what: str, quick: bool) -> list[list[str]]:
+    """The same training epoch with gruve's choice of threads (`training.choose_threads`) against torch's
+    default (a thread per core) and one and two threads, on an idle machine and beside a process busy on
+    one core: what oversubscription costs, side by side."""
+    from gruve.training import TrainOptions, choose_threads
+
+    default = torch.get_num_threads()
+    rows = []
+    for busy in (False, True):
+        job = subprocess.Popen([sys.executable, "-c", BUSY]) if busy else None
+        try:
+            time.sleep(2 if busy else 0)  # the busy job on its core before gruve looks at the load
+            chosen, why = choose_threads(TrainOptions())
+            times = {}
+            for threads in dict.fromkeys([chosen, default, 1, 2]):
+                torch.set_num_threads(threads)
+                times[threads] = statistics.median(run_epoch() for _ in range(1 if quick else 3))
+        finally:
+            if job is not None:
+                job.kill()
+            torch.set_num_threads(default)
+        where = "beside a busy process" if busy else "idle"
+        others = ", ".join(f"{t} thread{'s' if t > 1 else ''} {seconds:.2f} s" for t, seconds in times.items()
+                           if t != chosen)
+        rows.append(row(f"{what}, {where}: threads as gruve chooses them ({why})",
+                        f"{chosen} thread{'s' if chosen > 1 else ''} {times[chosen]:.2f} s",
+                        f"torch's default is {default}; {others}", times[default] / times[chosen]))
+    return rows
 
 
 def gru_step(args) -> list[list[str]]:
@@ -318,6 +355,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default, help="folder that holds fsdd/")
     parser.add_argument("--only", nargs="*", choices=list(BENCHMARKS), help="run only these")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and a tenth of FSDD: a smoke test")
+    parser.add_argument("--threads", action="store_true", help="with `epoch`: also the epoch with gruve's choice of "
+                                                               "threads against torch's default, one and two, idle "
+                                                               "and beside a busy process")
     args = parser.parse_args()
     if not (args.data / "fsdd").is_dir():
         print(f"note: no fsdd/ in {args.data}; the FSDD rows are left out", file=sys.stderr)

@@ -25,7 +25,8 @@ SEED = typer.Option(0, help="Seed for splits, initialisation and augmentation.")
 
 def trains(out: str, epochs: str, patience: int = 12, monitored: str = "validation loss"):
     """Give a training command the flags every training shares (`--out`, `--epochs`, `--patience`, `--seed`,
-    `--resume`, `--overwrite`, Lightning's `--accelerator`, `--devices`, `--num-nodes`, `--strategy`, `--precision`) and hand it the
+    `--resume`, `--overwrite`, `--threads`, Lightning's `--accelerator`, `--devices`, `--num-nodes`, `--strategy`,
+    `--precision`) and hand it the
     TrainOptions they make as its `run` parameter, so each command lists only its own options.
 
     The parameters are named as TrainOptions' fields, so an OptionError about a field names the flag the
@@ -42,6 +43,8 @@ def trains(out: str, epochs: str, patience: int = 12, monitored: str = "validati
                                                                     "this or --resume, an existing run is refused).")),
         "accelerator": (str, typer.Option("auto", help="Lightning accelerator: auto, cpu, gpu, mps.")),
         "devices": (str, typer.Option("auto", help="Lightning devices: auto, a count, or a list.")),
+        "threads": (Optional[int], typer.Option(None, "--threads", help="Torch threads per process (default: the "
+                                                                        "cores not busy, or OMP_NUM_THREADS).")),
         "num_nodes": (int, typer.Option(1, "--num-nodes", help="Machines to train on, each with --devices devices "
                                                                "(launch with torchrun or SLURM; see the README).")),
         "strategy": (str, typer.Option("auto", help="Lightning strategy, e.g. ddp.")),

@@ -58,6 +58,7 @@ class TrainOptions:
     precision: str | None = None  # Lightning's, e.g. bf16-mixed
     resume: bool = False  # continue from out/checkpoints/last.ckpt
     overwrite: bool = False  # replace the run already in `out` (without it, or `resume`, an existing run is refused)
+    threads: int | None = None  # torch threads per process (None: the cores not busy, see `choose_threads`)
     progress: bool = True  # a progress bar; else one line per epoch
 
     def __post_init__(self):
@@ -65,6 +66,7 @@ class TrainOptions:
         check_at_least(self.max_epochs, "max_epochs", 1, optional=True)
         check(self.patience >= 0, "patience", f"{{patience}} must be 0 (never stop early) or more (got {self.patience}).")
         check_at_least(self.num_nodes, "num_nodes", 1)
+        check_at_least(self.threads, "threads", 1, optional=True)
         check(0 <= self.seed < 2**32, "seed", f"{{seed}} must be from 0 to 2**32 - 1 (got {self.seed}).")
         check(not (self.resume and self.overwrite), "overwrite",
               "{resume} continues the run in {out} and {overwrite} replaces it: give one of them.")
@@ -105,6 +107,8 @@ def run_folder(train):
     @functools.wraps(train)
     def in_run_folder(options, run: TrainOptions, *args, **kwargs):
         quiet_lightning()
+        threads, why = choose_threads(run)
+        torch.set_num_threads(threads)
         if rank_zero_only.rank != 0:
             sys.stdout = sys.stderr = open(os.devnull, "w")
             L.seed_everything(run.seed, workers=True, verbose=False)
@@ -112,11 +116,30 @@ def run_folder(train):
         _claim(run)
         try:
             L.seed_everything(run.seed, workers=True, verbose=False)
+            kwargs.get("say", print)(f"{threads} torch thread{'s' if threads > 1 else ''} per process ({why})")
             return train(options, run, *args, **kwargs)
         finally:
             _release(run.out)
 
     return in_run_folder
+
+
+def choose_threads(run: TrainOptions) -> tuple[int, str]:
+    """Torch threads for each training process, and why: `run.threads`, else `OMP_NUM_THREADS`, else the cores
+    this process may use that are not busy (CPU use over a fifth of a second), shared among the processes of
+    a CPU DDP run on this machine. Torch's default, a thread per core, costs far more than it gives when
+    another job holds some of them: threads that wait on each other (see docs/speed.md)."""
+    if run.threads is not None:
+        return run.threads, "--threads"
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"]), "OMP_NUM_THREADS"
+    import psutil
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else psutil.cpu_count() or 1
+    busy = min(cores - 1, round(sum(psutil.cpu_percent(interval=0.2, percpu=True)) / 100))
+    local = int(run.devices) if run.accelerator == "cpu" and run.devices.isdigit() else 1
+    threads = max(1, (cores - busy) // max(1, local))
+    return threads, f"{cores} cores, {busy} busy" + (f", {local} processes" if local > 1 else "")
 
 
 def _claim(run: TrainOptions) -> None:

@@ -173,10 +173,17 @@ def test_training_seconds_count_the_whole_run_across_a_resume(tone_folder, tmp_p
     assert first <= whole < first + (time.time() - started)  # the first eight epochs, then the ninth (0.1 s steps)
 
 
+def ctrl_c_reaches_it():
+    """A test run in the background (as CI may start it) has SIGINT ignored, and so would gruve, as a shell's
+    background job does: the child gets the default, as a terminal's foreground job has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_saves_the_best_model_so_far_and_says_how_to_resume(tone_folder, tmp_path):
     command = [sys.executable, "-m", "gruve", "listen", "train", str(tone_folder), "--out", str(tmp_path), *TINY,
                "--epochs", "100"]
-    training = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    training = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=ctrl_c_reaches_it)
     for line in training.stderr:  # one line per epoch where there is no terminal
         if line.startswith("epoch 2/100"):
             training.send_signal(signal.SIGINT)
@@ -225,3 +232,36 @@ def test_sigterm_stops_a_training_as_ctrl_c_does(tone_folder, tmp_path):
     assert training.returncode == 130 and "Traceback" not in err and "--resume" in err
     assert bundle.read(tmp_path)[0]["metrics"]["interrupted"] >= 2
     assert not (tmp_path / ".gruve-lock").exists() and not list(tmp_path.glob("**/.*.tmp*"))
+
+
+# --- threads: torch's default (a thread per core) is ten times slower when another job holds a core --------
+
+@pytest.mark.parametrize("percent, run, expected", [
+    ([0.0, 0.0], {}, (2, "2 cores, 0 busy")),
+    ([100.0, 3.0], {}, (1, "2 cores, 1 busy")),
+    ([100.0, 100.0], {}, (1, "2 cores, 1 busy")),  # never none
+    ([0.0, 0.0], {"accelerator": "cpu", "devices": "2"}, (1, "2 cores, 0 busy, 2 processes")),
+    ([100.0, 0.0], {"threads": 2}, (2, "--threads")),
+])
+def test_threads_are_the_cores_not_busy(monkeypatch, percent, run, expected):
+    import psutil
+
+    from gruve.training import choose_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval, percpu: percent)
+    assert choose_threads(TrainOptions(**run)) == expected
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert choose_threads(TrainOptions(**run)) == (expected if "threads" in run else (3, "OMP_NUM_THREADS"))
+
+
+def test_a_training_runs_on_the_threads_it_says(tone_folder, tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        code, _, err = _train(tone_folder, tmp_path, capsys, "--epochs", "1", "--threads", "1")
+        assert code == 0 and "1 torch thread per process (--threads)" in err and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    code, _, err = _train(tone_folder, tmp_path / "x", capsys, "--threads", "0")
+    assert code == 1 and "--threads must be at least 1 (got 0)." in err

@@ -75,10 +75,15 @@ def test_an_interrupt_ends_the_renders_and_removes_their_files(tmp_path, monkeyp
     midi = chord(tmp_path / "dense.mid", 3_000)
     scores = [Score(str(midi))] * 3
     # Ctrl-C, delivered to the main thread (where Python raises KeyboardInterrupt) and not to FluidSynth
+    # (a test run in the background, as CI may start it, inherits SIGINT ignored: give it Python's handler)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(1.0, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        rendering.write_music(scores, tmp_path / "out", ["a", "b", "c"])
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            rendering.write_music(scores, tmp_path / "out", ["a", "b", "c"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - started < 10
     assert leftovers(tmp_path / "out") == []
 
