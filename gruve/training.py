@@ -98,8 +98,9 @@ def quiet_lightning() -> None:
 
 def run_folder(train):
     """Decorate a trainer `train(options, run, ...)`: before it runs, `run.out` is checked (a folder, writable,
-    not holding another run unless `run.resume` or `run.overwrite` says so) and locked, and everything is
-    seeded (before the model exists: its initial weights too); the lock goes when it returns or fails.
+    not holding another run unless `run.resume` or `run.overwrite` says so) and locked, torch gets its threads
+    (see `choose_threads`), and everything is seeded (before the model exists: its initial weights too); the
+    lock goes when it returns or fails.
 
     Lightning's DDP launcher starts the other ranks by running the same command again: those find rank
     zero's folder and lock, so they skip both, and say nothing (rank zero speaks for the run)."""
