@@ -7,9 +7,13 @@ the file and say why.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import logging
 import os
 import stat
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +26,10 @@ from gruve.errors import GruveError
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au"}
 UNKNOWN_SIZE = 0x7FFFFFFF  # a WAV data size at or above this is a placeholder (written to a pipe), not a length
 
+log = logging.getLogger(__name__)
+# libmpg123 prints this about a sound MP3 too, when it is read a block at a time: not a sign of damage.
+RESERVOIR = "too large for available bit count"
+
 
 class AudioError(GruveError, ValueError):
     """A file that cannot be used as audio. The message names the file and says why."""
@@ -32,7 +40,8 @@ def load(path: str | os.PathLike, sr: int, min_samples: int = 0) -> np.ndarray:
     `min_samples` of them (the shortest clip a model can classify) or an `AudioError`."""
     path = _existing_file(path)
     try:
-        y, file_sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
+        with DecoderNotes(path) as notes, notes.caught():
+            y, file_sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None
     if y.shape[0] == 0:
@@ -65,19 +74,76 @@ def check_length(path: str | os.PathLike, samples: int, sr: int, min_samples: in
 def blocks(path: str | os.PathLike, sr: int, block_seconds: float = 0.1) -> Iterator[np.ndarray]:
     """Read `path` a block at a time as mono float32 at `sr`, resampling as it goes: for streams."""
     path = _existing_file(path)
-    try:
-        file = sf.SoundFile(os.fsencode(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
-        raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None
-    with file:
-        resampler = soxr.ResampleStream(file.samplerate, sr, 1, dtype="float32") if file.samplerate != sr else None
-        size = max(1, int(block_seconds * file.samplerate))
-        for i, block in enumerate(file.blocks(size, dtype="float32", always_2d=True)):
-            y = block.mean(axis=1)
-            check_finite(y, path, file.samplerate, i * size)
-            yield y if resampler is None else resampler.resample_chunk(y)
+    with DecoderNotes(path) as notes:
+        try:
+            with notes.caught():
+                file = sf.SoundFile(os.fsencode(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+            raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None
+        with file:
+            resampler = soxr.ResampleStream(file.samplerate, sr, 1, dtype="float32") if file.samplerate != sr else None
+            size = max(1, int(block_seconds * file.samplerate))
+            start = 0
+            # Only the read is caught, not the caller's work between blocks (it may print too).
+            while True:
+                with notes.caught():
+                    block = file.read(size, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                y = block.mean(axis=1)
+                check_finite(y, path, file.samplerate, start)
+                start += len(y)
+                yield y if resampler is None else resampler.resample_chunk(y)
         if resampler is not None:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+class DecoderNotes:
+    """What a decoder prints while reading one file, said once as a warning that names the file.
+
+    libmpg123 (libsndfile's MP3 decoder) writes notes such as "Illegal Audio-MPEG-Header ... Trying to resync"
+    straight to the process's standard error, below Python, without the file's name: among thousands of files
+    nobody could tell which one is damaged. So file descriptor 2 is pointed at a temporary file while the
+    decoder runs (`caught`), and what it wrote is told as one line when the file is done with (on leaving).
+    Lines with terminal escape codes are another thread's (a progress bar) and go on to standard error.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path, self.lines = path, []
+
+    def __enter__(self) -> "DecoderNotes":
+        self.capture = tempfile.TemporaryFile()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.capture.close()
+        if self.lines:
+            # mpg123's "Note: Illegal Audio-MPEG-Header ..." says what was wrong; its "error:" lines, how deep.
+            first = next((line for line in self.lines if line.startswith("Note:")), self.lines[0])
+            log.warning(f"{self.path} is damaged: the decoder skipped over bad data, so the audio may have a gap "
+                        f"({first.removeprefix('Note: ')}; {len(self.lines)} lines from the decoder)")
+
+    @contextlib.contextmanager
+    def caught(self) -> Iterator[None]:
+        """Point file descriptor 2 at the capture while the body runs, then keep what was written there."""
+        sys.stderr.flush()
+        self.capture.seek(0)
+        self.capture.truncate()
+        saved = os.dup(2)
+        os.dup2(self.capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            self.capture.seek(0)
+            text = self.capture.read().decode(errors="replace")
+            theirs = [line for line in text.splitlines(keepends=True) if "\x1b" in line]
+            if theirs:
+                sys.stderr.write("".join(theirs))
+                sys.stderr.flush()
+            self.lines += [line.strip() for line in text.splitlines()
+                           if line.strip() and "\x1b" not in line and RESERVOIR not in line]
 
 
 def _existing_file(path: str | os.PathLike) -> Path:

@@ -117,3 +117,40 @@ def test_blocks_refuse_nan_saying_where(tmp_path):
     sf.write(tmp_path / "nan.wav", y, 8000, subtype="FLOAT")
     with pytest.raises(AudioError, match=r"nan.wav contains NaN or infinite samples \(the first at 0.750 s\)\.$"):
         list(blocks(tmp_path / "nan.wav", 16000, 0.1))
+
+
+def damaged_mp3(path):
+    """An MP3 with a run of garbage in the middle, where the decoder has to resync."""
+    sf.write(path, tone(440, 2.0, 16000), 16000, format="MP3", subtype="MPEG_LAYER_III")
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 400] = b"\x55" * 400
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("read", [lambda path: load(path, 16000), lambda path: list(blocks(path, 16000, 0.05))])
+def test_decoder_notes_are_reported_once_naming_the_file(read, tmp_path, capfd, caplog):
+    path = damaged_mp3(tmp_path / "take 1.mp3")
+    read(path)
+    _, err = capfd.readouterr()
+    assert "Trying to resync" not in err and "Illegal Audio-MPEG-Header" not in err  # not the decoder's raw lines
+    [record] = [r for r in caplog.records if r.name == "gruve.audio"]
+    assert str(path) in record.getMessage() and "Illegal Audio-MPEG-Header" in record.getMessage()
+    caplog.clear()
+    sf.write(tmp_path / "clean.mp3", tone(440, 2.0, 16000), 16000, format="MP3", subtype="MPEG_LAYER_III")
+    read(tmp_path / "clean.mp3")
+    assert not [r for r in caplog.records if r.name == "gruve.audio"]
+
+
+def test_other_output_on_stderr_while_decoding_is_passed_on(tmp_path, capfd, monkeypatch):
+    """Only the decoder's notes are taken: what another thread (a progress bar) writes meanwhile still shows."""
+    real = sf.read
+
+    def read_and_draw(*args, **kwargs):
+        os.write(2, b"\x1b[2Kreading 3/10\r")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sf, "read", read_and_draw)
+    load(damaged_mp3(tmp_path / "a.mp3"), 16000)
+    assert "\x1b[2Kreading 3/10" in capfd.readouterr().err

@@ -105,7 +105,7 @@ def test_the_installed_command_prints_everything_and_keeps_its_exit_code(tmp_pat
     done = subprocess.run([gruve_bin, "listen", "predict", "fsdd-digits", clip, str(tmp_path / "bad.wav"), "--csv"],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "bad.wav is not a readable audio file" in done.stderr
-    _, rank, label, _ = done.stdout.splitlines()[1].split(",")
+    _, rank, label, *_ = done.stdout.splitlines()[1].split(",")
     assert (rank, label) == ("1", "7")
 
 

@@ -36,6 +36,7 @@ class KnownCorpus:
     read: Callable[[Path], list[Item]]
     targets: list[str]
     defaults: dict = field(default_factory=dict)
+    explain: Callable[[Path, list[Item]], list[str]] | None = None  # notes on how a copy was read
 
     def corpus(self, local: Path | None, cache_dir: Path | None = None) -> Corpus:
         """The corpus read from the folder `local`, or from the cache (downloaded first) when it is None."""
@@ -45,7 +46,8 @@ class KnownCorpus:
         items = self.read(root)
         if not items:
             raise DataError(f"{root} holds no {self.name} audio; is it the right folder?")
-        return Corpus(self.name, items, self.targets, self.defaults)
+        notes = self.explain(root, items) if self.explain else []
+        return Corpus(self.name, items, self.targets, self.defaults, notes=notes)
 
     def fetch(self, cache_dir: Path | None = None) -> Path:
         """Download, verify and unpack once into `datasets/NAME/` of the cache; later calls find it there."""
@@ -125,6 +127,7 @@ def read_urbansound8k(root: Path) -> list[Item]:
 
 # --- Speech Commands v1 and v2: one-second spoken words, official valid and test lists -----------
 
+NOISE_FOLDER = "_background_noise_"  # the Speech Commands convention: background noise, not a class
 COMMANDS = {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"}
 
 
@@ -147,16 +150,32 @@ def read_speech_commands(root: Path) -> list[Item]:
 def _silence(root: Path, n: int) -> list[Item]:
     """About `n` one-second clips of `_background_noise_`, cut once into `_silence_clips/`, labelled for `command`
     only; the split is in each clip's name."""
-    noise, folder = root / "_background_noise_", root / "_silence_clips"
+    clips = silence_clips(root / NOISE_FOLDER, root / "_silence_clips", n, "copy the corpus somewhere writable")
+    return [Item(p, {"command": "_silence_"}, p.name.split("-", 1)[0]) for p in clips]
+
+
+def silence_clips(noise: Path, folder: Path, n: int, hint: str) -> list[Path]:
+    """About `n` one-second clips cut from the `.wav` recordings in `noise` into `folder` (once: a later call finds
+    them there), each named `{split}-{recording}-{j}.wav` (see `_cut_silence`); none where `noise` has no `.wav`
+    files. A `folder` that cannot be written is a `DataError` ending in `hint`."""
     if not folder.is_dir():
         if n == 0 or not any(noise.glob("*.wav")):
             return []
         try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
             _cut_silence(noise, folder, n)
         except OSError as error:
-            raise DataError(f"could not write silence clips into {folder} ({error}); "
-                            f"copy the corpus somewhere writable.") from None
-    return [Item(p, {"command": "_silence_"}, p.name.split("-", 1)[0]) for p in sorted(folder.glob("*.wav"))]
+            raise DataError(f"could not write silence clips into {folder} ({error}); {hint}.") from None
+    return sorted(folder.glob("*.wav"))
+
+
+def _explain_silence(root: Path, items: list[Item]) -> list[str]:
+    """Why a copy of Speech Commands has no `_silence_` class, where it has none."""
+    if any(item.labels["command"] == "_silence_" for item in items):
+        return []
+    commands = len({item.labels["command"] for item in items})
+    return [(f"{root} has no {NOISE_FOLDER} folder of recordings to cut silence from, so the command target has "
+             f"no _silence_ class: {commands} classes, not 12")]
 
 
 def _cut_silence(noise: Path, folder: Path, n: int) -> None:
@@ -241,6 +260,7 @@ KNOWN: dict[str, KnownCorpus] = {
         read_speech_commands,
         ["command", "word"],
         SPEECH_DEFAULTS,
+        _explain_silence,
     ),
     "speechcommands-v2": KnownCorpus(
         "speechcommands-v2",
@@ -250,6 +270,7 @@ KNOWN: dict[str, KnownCorpus] = {
         read_speech_commands,
         ["command", "word"],
         SPEECH_DEFAULTS,
+        _explain_silence,
     ),
     "gtzan": KnownCorpus(
         "gtzan",

@@ -20,12 +20,15 @@ class DataError(GruveError):
 
 @dataclass
 class Item:
-    """One audio file with its labels (one per target) and, where the corpus publishes one, its split or fold."""
+    """One audio file with its labels (one per target) and, where the corpus publishes one, its split or fold;
+    `group` is a group the reader knows it belongs to (the stretch of recording a silence clip was cut from),
+    which a random split keeps in one part."""
 
     path: Path
     labels: dict[str, str]
     split: str | None = None
     fold: int | None = None
+    group: str | None = None
 
 
 @dataclass
@@ -36,6 +39,9 @@ class Corpus:
     items: list[Item]
     targets: list[str]  # the first is the default
     defaults: dict = field(default_factory=dict)  # model and feature defaults that suit this corpus
+    root: Path | None = None  # the folder a folder's or a manifest's file paths are matched relative to
+    noise: Path | None = None  # a folder of background noise found among the class folders
+    notes: list[str] = field(default_factory=list)  # what reading decided that the user should be told
 
     def target(self, name: str | None) -> str:
         """`name`, or the default target when it is None; a target the corpus lacks is a `DataError`."""

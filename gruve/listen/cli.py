@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from gruve.cli_common import (trains, CACHE_DIR, MODEL_HELP, err, print_summary)
@@ -50,6 +50,18 @@ def listen_train(
     augment: bool = typer.Option(True, help="SpecAugment, mixup, gain and time shift while training."),
     mixup: float = typer.Option(0.2, help="Mixup Beta alpha (0 turns mixup off)."),
     noise: Optional[str] = typer.Option(None, help="Add background noise: a folder of recordings, 'white' or 'pink'."),
+    noise_folder: Optional[str] = typer.Option(None, help="The class folder that holds background noise, not a "
+                                                          "class: mixed into training (default: _background_noise_)."),
+    silence_class: bool = typer.Option(False, "--silence-class", help="Add a _silence_ class cut from that noise "
+                                                                      "folder, as Speech Commands does."),
+    group_by: Optional[str] = typer.Option(None, help="Keep each group in one part of the split: a manifest column "
+                                                      "(speaker), a regular expression with a named group searched "
+                                                      "in each file's path, e.g. '(?P<speaker>[^_]+)_nohash_', or "
+                                                      "none (default: a speaker column, or the Speech Commands or "
+                                                      "FSDD naming)."),
+    merge: Optional[list[str]] = typer.Option(None, help="'a,b=c': classes (folders) a and b become class c; "
+                                                         "repeatable."),
+    exclude: Optional[list[str]] = typer.Option(None, help="A class (folder) to leave out; repeatable."),
     strict: bool = STRICT,
     cache_dir: Optional[Path] = CACHE_DIR,
     run=None,  # the TrainOptions that @trains makes of the shared training flags
@@ -59,8 +71,9 @@ def listen_train(
 
     options = ListenOptions(data=data, target=target, architecture=architecture, hidden_size=hidden_size,
                             num_layers=num_layers, pooling=pooling, window=window, batch_size=batch_size, lr=lr,
-                            augment=augment, mixup=mixup, noise=noise, test_fold=test_fold, strict=strict,
-                            cache_dir=cache_dir)
+                            augment=augment, mixup=mixup, noise=noise, noise_folder=noise_folder,
+                            silence_class=silence_class, group_by=group_by, merge=merge or [], exclude=exclude or [],
+                            test_fold=test_fold, strict=strict, cache_dir=cache_dir)
     if folds:
         summary = cross_validate(options, run, say=err.print)
         console.print(f"cross-validation over {len(summary['folds'])} folds: accuracy "
@@ -92,9 +105,16 @@ def listen_evaluate(
         return
     table = Table("class", "precision", "recall", "clips", title=f"{model} on {data} ({split}, {report['clips']} clips)")
     for label, row in report["per_class"].items():
-        table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
+        if row["support"]:
+            table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
+        else:  # as macro-F1 counts it: only when the model predicted it, as an F1 of 0
+            counted = f"predicted {row['predicted']}×, F1 0 in macro-F1" if row["in_macro_f1"] else "not in macro-F1"
+            table.add_row(label, "-", "-", f"0: no test clips, {counted}")
     console.print(table)
     console.print(f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}")
+    if report["too_small"]:
+        console.print(f"warning: a test set of {report['clips']} clip(s) is too small to trust (one clip moves "
+                      "accuracy by more than 3 points).", soft_wrap=True)
     console.print(f"report: {out / 'report.json'}   confusion matrix: {out / 'confusion.png'}", soft_wrap=True)
 
 
@@ -154,13 +174,19 @@ def listen_stream(
 
 
 def _print_predictions(predictions) -> None:
-    table = Table("file", "label", "probability")
+    """A row per file (a long recording's answer is its segments' labels in order, shown below it), file
+    names whole, wrapped rather than cut."""
+    table = Table("label", "probability")
+    table.columns.insert(0, Column("file", overflow="fold"))
     for p in predictions:
-        table.add_row(Text(p.path), *(("\n".join(lines)) for lines in zip(*[(l, f"{v:.3f}") for l, v in p.top])))
+        if p.segments:
+            table.add_row(Text(p.path), Text(p.answer, overflow="fold"), "segments below")
+        else:
+            table.add_row(Text(p.path), *(("\n".join(lines)) for lines in zip(*[(l, f"{v:.3f}") for l, v in p.top])))
     console.print(table)
     for p in predictions:
-        if p.timeline:
-            timeline = Table("start", "end", "label", "probability", title=Text(f"timeline of {p.path}"))
-            for start, end, label, value in p.timeline:
-                timeline.add_row(f"{start:.2f}", f"{end:.2f}", label, f"{value:.3f}")
+        if p.segments:
+            timeline = Table("start", "end", "label", "probability", title=Text(f"segments of {p.path}"))
+            for start, end, label, value in p.segments:
+                timeline.add_row(f"{start:.2f}", f"{end:.2f}", label, "" if value is None else f"{value:.3f}")
             console.print(timeline)

@@ -14,11 +14,12 @@ from torchmetrics.functional.classification import (multiclass_accuracy, multicl
 
 from gruve import bundle, files
 from gruve.data.cache import FeatureCache
-from gruve.data.sources import Corpus, DataError, Item, resolve, split
+from gruve.data.sources import Corpus, DataError, Item, merges, relabel, resolve, split
 from gruve.errors import OptionError, check
 from gruve.listen.model import AudioClassifier
 
 SPLITS = ("train", "valid", "test")
+TOO_FEW = 30  # clips below which one clip moves accuracy by more than 3 points: too small a test set to trust
 
 
 @dataclass(kw_only=True)
@@ -45,17 +46,23 @@ def clip_probabilities(model: AudioClassifier, features: list[np.ndarray]) -> to
 
 
 def classification_report(labels: list[str], truth: list[int], probs: torch.Tensor) -> dict:
-    """Accuracy, macro-F1, per-class precision, recall and support, and the confusion matrix of `probs`
-    `(clips, classes)` against the true class indices `truth`."""
+    """Accuracy, macro-F1, per-class precision, recall, support, times predicted and whether macro-F1 counts
+    the class, the confusion matrix of `probs` `(clips, classes)` against the true class indices `truth`, and
+    whether the clips are too few to trust (`TOO_FEW`).
+
+    Macro-F1 (torchmetrics') averages over the classes that are in the test set or were predicted: a class
+    with no test clips counts (as F1 0) only when the model predicted it."""
     n, y, pred = len(labels), torch.tensor(truth), probs.argmax(1)
     precision = multiclass_precision(pred, y, n, average=None, zero_division=0)
     recall = multiclass_recall(pred, y, n, average=None, zero_division=0)
-    support = torch.bincount(y, minlength=n)
+    support, predicted = torch.bincount(y, minlength=n), torch.bincount(pred, minlength=n)
     return {
         "clips": len(truth),
+        "too_small": len(truth) < TOO_FEW,
         "accuracy": float(multiclass_accuracy(pred, y, n, average="micro")),
         "macro_f1": float(multiclass_f1_score(pred, y, n, average="macro", zero_division=0)),
-        "per_class": {label: {"precision": float(precision[i]), "recall": float(recall[i]), "support": int(support[i])}
+        "per_class": {label: {"precision": float(precision[i]), "recall": float(recall[i]), "support": int(support[i]),
+                              "predicted": int(predicted[i]), "in_macro_f1": bool(support[i] + predicted[i] > 0)}
                       for i, label in enumerate(labels)},
         "labels": labels,
         "confusion": multiclass_confusion_matrix(pred, y, n).tolist(),
@@ -71,8 +78,12 @@ def evaluate(model: str | Path | AudioClassifier, data: str, options: EvaluateOp
     if options.out is not None:
         files.writable_folder(options.out)  # before the scoring, not after it
     classifier = model if isinstance(model, AudioClassifier) else bundle.load(model, task="listen")
-    corpus = resolve(data, options.cache_dir)
+    # the model's own data as it was trained on it: the same noise folder and silence class, merges and exclusions
+    training = classifier.meta.get("training", {})
+    trained = training.get("options", {}) if str(training.get("data")) == str(data) else {}
+    corpus = resolve(data, options.cache_dir, trained.get("noise_folder"), trained.get("silence_class", False))
     target = corpus.target(options.target or classifier.meta.get("target"))
+    corpus = relabel(corpus, target, merges(trained.get("merge") or []), trained.get("exclude") or [])
     items = _evaluated_items(classifier, model, corpus, data, target, options, say)
     unknown = sorted({i.labels[target] for i in items} - set(classifier.labels))
     if unknown:
@@ -129,7 +140,8 @@ def _evaluated_items(classifier: AudioClassifier, model, corpus: Corpus, data: s
     if listed and not own_protocol:
         return _listed(record, source, corpus, data, target, wanted, say)
     fold = _test_fold(record or {}, training, corpus, options.test_fold)
-    items = split(corpus, target, fold, (record or {}).get("seed", training.get("seed", 0)))[wanted]
+    items = split(corpus, target, fold, (record or {}).get("seed", training.get("seed", 0)),
+                  group_by=training.get("options", {}).get("group_by"))[wanted]
     if listed:  # data with its own split is scored by it, less any file the model's split puts in another part
         root = data_root(data)
         elsewhere = {key for name in SPLITS if name != wanted for key in record[name]}

@@ -32,6 +32,14 @@ HOP = 0.5  # a long clip's windows start every half window
 BLOCK_SECONDS = 10.0  # audio `predict` reads at a time
 WINDOWS_PER_BATCH = 32  # windows `predict` classifies together
 NEGATIVE = -1e30  # where the running maximum of pooling scores starts in a stream: finite, for ONNX inputs
+SILENCE = "silence"  # the label of a stretch of a recording with next to nothing to hear
+# A window is silence when its sound (frames SOUND_DB above the recording's quietest tenth, or within PEAK_DB of
+# its loudest frame, for a recording that is all sound) fills less than SOUND_FRACTION of it, or when its label's
+# probability is below MIN_PROBABILITY. Loudness first: a model trained on clips that are mostly sound labels
+# near-silence confidently (fsdd-digits calls it "6" at 0.8-0.99), and a window with a sliver of a word likewise.
+SOUND_DB, PEAK_DB = 10.0, 30.0
+SOUND_FRACTION = 0.2
+MIN_PROBABILITY = 0.6
 
 
 @dataclass
@@ -73,8 +81,11 @@ class Prediction:
     """What a model says about one file: the clip-level top-k and, for long recordings, a timeline."""
 
     path: str
-    top: list[tuple[str, float]]
-    timeline: list[tuple[float, float, str, float]]  # (start s, end s, label, probability)
+    top: list[tuple[str, float]]  # the mean over windows: for a long recording, `segments` is the answer
+    timeline: list[tuple[float, float, str, float]]  # (start s, end s, label, probability), window by window
+    # For a long recording, the timeline with adjacent windows of one label merged and quiet ones called SILENCE
+    # (probability None); the segments follow each other with no gap or overlap, from 0 to the recording's end.
+    segments: list[tuple[float, float, str, float | None]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -86,10 +97,20 @@ class Prediction:
         """The most likely label's probability."""
         return self.top[0][1]
 
+    @property
+    def answer(self) -> str:
+        """What the file says: its label, or for a long recording the labels of its segments in order, silence
+        left out (SILENCE when there is nothing else)."""
+        if not self.segments:
+            return self.label
+        return " ".join(label for _, _, label, _ in self.segments if label != SILENCE) or SILENCE
+
     def to_dict(self) -> dict:
-        """JSON-ready: the path, the top labels and the timeline as lists of named fields."""
+        """JSON-ready: the path, the top labels, the timeline and segments as lists of named fields, the answer."""
+        fields = ("start", "end", "label", "probability")
         return {"path": self.path, "top": [{"label": label, "probability": value} for label, value in self.top],
-                "timeline": [dict(zip(("start", "end", "label", "probability"), row)) for row in self.timeline]}
+                "timeline": [dict(zip(fields, row)) for row in self.timeline],
+                "segments": [dict(zip(fields, row)) for row in self.segments], "answer": self.answer}
 
 
 class AudioClassifier(nn.Module):
@@ -199,9 +220,12 @@ class AudioClassifier(nn.Module):
         kept, first = torch.zeros(config.features.n_mels, 0), 0  # the frames still needed, and the index of the first
         starts, probabilities = [], []
         samples, sound = 0, False
+        loudness = []  # each frame's level in dB, for telling silence (see SOUND_DB)
         for y in audio.blocks(path, config.features.sr, BLOCK_SECONDS):
             samples, sound = samples + len(y), sound or bool(np.any(y))
-            kept = torch.cat([kept, frames.feed(y)], dim=1)
+            new = frames.feed(y)
+            loudness.append(_frame_db(new))
+            kept = torch.cat([kept, new], dim=1)
             # A window starting every `step` frames is one of the file's if a frame follows it (the last one,
             # which ends at the clip's end, is classified at the end).
             while (start := len(starts) * step) + batch < first + kept.shape[1]:
@@ -215,7 +239,9 @@ class AudioClassifier(nn.Module):
         if not sound:
             raise audio.AudioError(f"{path} is all silence (every sample is zero).")
         audio.check_length(path, samples, config.features.sr, self.min_samples)
-        kept = torch.cat([kept, frames.close()], dim=1)
+        new = frames.close()
+        loudness.append(_frame_db(new))
+        kept = torch.cat([kept, new], dim=1)
         total = first + kept.shape[1]
         if total <= size:  # one window, the whole clip
             window_starts, p = self.window_probabilities(kept, HOP)
@@ -228,7 +254,7 @@ class AudioClassifier(nn.Module):
             probabilities.append(p)
         starts.append(total - size)  # the last window ends at the clip's end
         probabilities.append(self.window_probabilities(kept[:, kept.shape[1] - size:], HOP)[1])
-        return self._prediction(str(path), starts, torch.cat(probabilities), total, top_k)
+        return self._prediction(str(path), starts, torch.cat(probabilities), total, top_k, torch.cat(loudness))
 
     def onnx_graphs(self) -> list:
         """What `gruve export` writes: the classifier (waveform in, probabilities out) and, for models that
@@ -262,19 +288,38 @@ class AudioClassifier(nn.Module):
             check=[(torch.randn(1, 7 * stream.chunk), *stream.initial_state(1))]))
         return graphs
 
-    def _prediction(self, path: str, starts: list[int], probs: torch.Tensor, total: int, top_k: int) -> Prediction:
+    def _prediction(self, path: str, starts: list[int], probs: torch.Tensor, total: int, top_k: int,
+                    loudness: torch.Tensor | None = None) -> Prediction:
+        """The prediction from the windows starting at frames `starts` with probabilities `probs`, over `total`
+        frames whose levels in dB are `loudness` (without it, no segments; see SOUND_DB for silence)."""
         clip = probs.mean(0)
         values, indices = clip.topk(min(top_k, len(self.labels)))
         top = [(self.labels[i], float(v)) for v, i in zip(values, indices)]
-        timeline = []
-        if len(starts) > 1:
-            seconds = self.config.features.hop_length / self.config.features.sr
-            size = self.config.window_frames
-            for start, p in zip(starts, probs):
-                best = int(p.argmax())
-                end = min(start + size, total)
-                timeline.append((round(start * seconds, 3), round(end * seconds, 3), self.labels[best], float(p[best])))
-        return Prediction(path, top, timeline)
+        if len(starts) == 1:
+            return Prediction(path, top, [])
+        seconds = self.config.features.hop_length / self.config.features.sr
+        size = self.config.window_frames
+        best, best_index = probs.max(1)
+        timeline = [(round(start * seconds, 3), round(min(start + size, total) * seconds, 3), self.labels[i], float(p))
+                    for start, i, p in zip(starts, best_index.tolist(), best)]
+        if loudness is None:
+            return Prediction(path, top, timeline)
+        loud = loudness >= min(loudness.max() - PEAK_DB, torch.quantile(loudness, 0.1) + SOUND_DB)
+        quiet = [float(loud[s:s + size].float().mean()) < SOUND_FRACTION or p < MIN_PROBABILITY
+                 for s, p in zip(starts, best.tolist())]
+        # Each window stands for the stretch nearer its centre than its neighbours', so the segments tile the file.
+        bounds = [0, *((a + b + size) / 2 for a, b in zip(starts, starts[1:])), total]
+        segments = []  # [start frame, end frame, label, probabilities of its windows]
+        for i, (_, _, label, p) in enumerate(timeline):
+            label = SILENCE if quiet[i] else label
+            if segments and segments[-1][2] == label:
+                segments[-1][1] = bounds[i + 1]
+                segments[-1][3].append(p)
+            else:
+                segments.append([bounds[i], bounds[i + 1], label, [p]])
+        return Prediction(path, top, timeline, [
+            (round(a * seconds, 3), round(b * seconds, 3), label, None if label == SILENCE else float(np.mean(ps)))
+            for a, b, label, ps in segments])
 
 
 class _Probabilities(nn.Module):
@@ -348,6 +393,11 @@ class StreamingClassifier(nn.Module):
         recurrent = list(recurrent) if self.recurrent_states == 2 else [recurrent]
         return (torch.softmax(model.head(pooled), dim=-1), audio[:, audio.shape[1] - self.tail:],
                 *conv, *recurrent, *pool)
+
+
+def _frame_db(features: torch.Tensor) -> torch.Tensor:
+    """The level in dB of each frame of log-mel `features` `(n_mels, frames)`: its power summed over the bins."""
+    return torch.logsumexp(features * (np.log(10) / 10), dim=0) * (10 / np.log(10))
 
 
 def _fold_batch_norm(frontend: ConvFrontEnd) -> ConvFrontEnd:

@@ -41,10 +41,14 @@ class Predictions:
         return [p.to_dict() for p in self.predictions]
 
     def csv_rows(self) -> tuple[list[str], list[list]]:
-        """A CSV header and one row per file and rank: path, rank, label, probability."""
-        rows = [[p.path, rank, label, f"{value:.4f}"] for p in self.predictions
-                for rank, (label, value) in enumerate(p.top, 1)]
-        return ["path", "rank", "label", "probability"], rows
+        """A CSV header and one row per file and rank (path, rank, label, probability), then for a long
+        recording one row per segment, its rank `segment` and its start and end in seconds."""
+        rows = []
+        for p in self.predictions:
+            rows += [[p.path, rank, label, f"{value:.4f}", "", ""] for rank, (label, value) in enumerate(p.top, 1)]
+            rows += [[p.path, "segment", label, "" if value is None else f"{value:.4f}", start, end]
+                     for start, end, label, value in p.segments]
+        return ["path", "rank", "label", "probability", "start", "end"], rows
 
 
 def expand_files(specs: Iterable[str | Path]) -> list[str]:

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gruve import audio, files, training
 from gruve.data.cache import FeatureCache
-from gruve.data.sources import DataError, resolve, split, write_split
+from gruve.data.sources import DataError, describe_grouping, merges, relabel, resolve, split, write_split
 from gruve.errors import OptionError, check, check_at_least, check_positive
 from gruve.features import FeatureConfig
 from gruve.listen.augment import AugmentConfig, augment
@@ -46,6 +46,12 @@ class ListenOptions:
     augment: bool = True  # SpecAugment, mixup, gain and time shift while training
     mixup: float = 0.2  # Beta(alpha, alpha) of mixup (0 turns it off)
     noise: str | None = None  # add background noise: a folder of recordings, "white" or "pink"
+    noise_folder: str | None = None  # the class folder that is background noise, not a class (default: _background_noise_)
+    silence_class: bool = False  # add a _silence_ class cut from that noise folder, as Speech Commands does
+    group_by: str | None = None  # keep each group in one part: a manifest column, a regex with a named group, or
+    # "none" (default: a speaker column, or the Speech Commands or FSDD naming)
+    merge: list[str] = field(default_factory=list)  # "a,b=c": classes a and b become class c
+    exclude: list[str] = field(default_factory=list)  # classes (folders) to leave out
     test_fold: int | None = None  # for fold corpora: the fold held out as test (default: the first)
     strict: bool = False  # stop at the first unreadable file instead of skipping it
     cache_dir: Path | None = None  # cache for downloads and features
@@ -67,6 +73,8 @@ class ListenOptions:
         check(self.window is None or self.window > 0, "window", f"{{window}} must be more than 0 seconds (got {self.window}).")
         check(self.noise in (None, "white", "pink") or Path(self.noise).is_dir(), "noise",
               f"{{noise}} {self.noise} is not 'white', 'pink' or a folder.")
+        self.merge, self.exclude = list(self.merge), list(self.exclude)
+        merges(self.merge)
 
     def augment_config(self) -> AugmentConfig:
         """The augmentation these options ask for: the defaults with `mixup`, noise half the time when
@@ -161,12 +169,18 @@ class ListenTask(L.LightningModule):
 def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     """Train one model on `options.data` and write `run.out/model.safetensors` (with `curves.png`, and
     `split.csv` where the split was drawn at random); returns its summary: the model's path and metrics."""
-    corpus = resolve(options.data, options.cache_dir)
+    corpus = resolve(options.data, options.cache_dir, options.noise_folder, options.silence_class)
     target = corpus.target(options.target)
+    corpus = relabel(corpus, target, merges(options.merge), options.exclude)
+    for note in corpus.notes:
+        say(note)
     labels = corpus.labels(target)
     if len(labels) < 2:
         raise DataError(f"{options.data} has only one class of {target!r}; a classifier needs at least two.")
-    parts = split(corpus, target, options.test_fold, run.seed)
+    parts = split(corpus, target, options.test_fold, run.seed, group_by=options.group_by)
+    grouped = describe_grouping(corpus, target, parts, options.group_by)
+    if grouped:
+        say(grouped)
     if not parts["train"]:
         raise DataError(f"{options.data} has no training items for target {target!r}.")
     if not any(i.split or i.fold is not None for i in corpus.items):
@@ -183,9 +197,14 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     run = replace(run, max_epochs=run.max_epochs or corpus.defaults.get("epochs", 60))
     model = AudioClassifier(config)
     model.set_normalisation([f for f, _ in examples["train"]])
+    for line in _describe_run(options, corpus, config, examples):
+        say(line)
     say(f"training {config.architecture} on {corpus.name} ({target}): {len(examples['train'])} train, "
         f"{len(examples['valid'])} valid, {len(examples['test'])} test clips, {len(labels)} classes, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    if corpus.noise is not None and options.noise is None and options.augment:
+        options = replace(options, noise=str(corpus.noise))
+        say(f"mixing {corpus.noise} into training clips as background noise")
     noise = _noise_bank(options.noise, cache, model) if options.augment_config().noise else None
     task = ListenTask(model, options, noise)
     floor = feature_config.floor_db
@@ -249,9 +268,36 @@ def _load_examples(parts: dict, labels: list[str], target: str, cache: FeatureCa
 
 
 def _auto_window(train: list[tuple[np.ndarray, int]], config: FeatureConfig) -> float:
-    """Long enough for 95% of the training clips whole, between 0.5 and 10 seconds."""
-    frames = np.percentile([f.shape[1] for f, _ in train], 95)
+    """Long enough for 95% of the training clips whole, but at most twice the median clip; between 0.5 and
+    10 seconds. The cap: a tail of long recordings once stretched the window to 10 s over clips of 2.5 s, so
+    most of each window was padding; a long clip loses nothing to it (training crops a random window of it,
+    and `predict` slides windows over it)."""
+    lengths = [f.shape[1] for f, _ in train]
+    frames = min(np.percentile(lengths, 95), 2 * np.median(lengths))
     return float(np.clip(round(frames * config.hop_length / config.sr, 1), 0.5, 10.0))
+
+
+def _describe_run(options: ListenOptions, corpus, config: ClassifierConfig, examples: dict) -> list[str]:
+    """What a training run is about to do, line by line: the window and where it came from (with the median
+    training clip beside it), the features, and each split's clips per class."""
+    features = config.features
+    median = float(np.median([f.shape[1] - 1 for f, _ in examples["train"]])) * features.hop_length / features.sr
+    if options.window:
+        why = "as --window asked"
+    elif corpus.defaults.get("window"):
+        why = f"the {corpus.name} corpus's default"
+    else:
+        why = "chosen from the data (95% of training clips whole, at most twice the median)"
+    lines = [f"window {config.window:g} s, {why}; median clip {median:.2f} s",
+             f"features: {features.sr} Hz, {features.n_mels} mel bins, n_fft {features.n_fft}, hop_length "
+             f"{features.hop_length} ({1000 * features.hop_length / features.sr:g} ms a frame)",
+             "clips per class:"]
+    width = max(len(str(len(clips))) for clips in examples.values())
+    for name, clips in examples.items():
+        counts = np.bincount([y for _, y in clips], minlength=len(config.labels))
+        classes = ", ".join(f"{label} {n}" for label, n in zip(config.labels, counts))
+        lines.append(f"  {name:<5} {len(clips):>{width}} clips: {classes}")
+    return lines
 
 
 def _noise_bank(spec: str | None, cache: FeatureCache, model: AudioClassifier) -> torch.Tensor:

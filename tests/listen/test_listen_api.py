@@ -122,7 +122,7 @@ def test_predict_from_python_labels_files_folders_and_reports_failures(tmp_path)
     assert [p.label for p in result.predictions] == ["7"] and "bad.wav is not a readable audio file" in result.failures[0]
     assert result.to_json()[0]["top"][0]["label"] == "7"
     header, rows = result.csv_rows()
-    assert header == ["path", "rank", "label", "probability"] and rows[0][1:3] == [1, "7"]
+    assert header == ["path", "rank", "label", "probability", "start", "end"] and rows[0][1:3] == [1, "7"]
 
 
 def test_evaluate_from_python_scores_the_shipped_model_on_the_examples(tmp_path):

@@ -66,7 +66,7 @@ def test_predict_files_folders_and_globs_as_json_and_csv(trained, tone_folder, t
     assert predictions[-1]["timeline"] and not predictions[0]["timeline"]
     code, out, _ = run_cli(["listen", "predict", str(trained), str(tone_folder / "low" / "low0.wav"), "--csv"], capsys)
     rows = list(csv.reader(out.splitlines()))
-    assert rows[0] == ["path", "rank", "label", "probability"] and len(rows) == 2
+    assert rows[0] == ["path", "rank", "label", "probability", "start", "end"] and len(rows) == 2
 
 
 def test_predict_reports_a_broken_file_and_labels_the_rest(trained, tone_folder, tmp_path, capsys):
