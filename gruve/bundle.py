@@ -135,14 +135,15 @@ def load(model: str | os.PathLike, task: str | None = None) -> torch.nn.Module:
         raise BundleError(f"{model} is a {found} model, and this command needs a {task} model.")
     cls = model_class(found)
     try:
+        made = config(cls.config_class, meta["config"])
         with torch.device("meta"):
-            shapes = {name: tuple(t.shape) for name, t in cls.from_meta(meta).state_dict().items()}
+            shapes = {name: tuple(t.shape) for name, t in cls(made).state_dict().items()}
     except ConfigError as error:
         raise BundleError(f"{path} has a config gruve cannot use: {error}") from None
     except (GruveError, TypeError, ValueError, KeyError, RuntimeError) as error:  # raised by the model's layers
         raise BundleError(f"{path} has a config gruve cannot build a model from ({error}).") from None
     check_weights(path, shapes, tensors)
-    module = cls.from_meta(meta)
+    module = cls(made)
     module.load_state_dict(tensors)
     module.meta = meta
     return module.eval()
@@ -168,7 +169,7 @@ def _shape(shape: tuple) -> str:
 def config(cls: type, data: dict):
     """The config dataclass `cls` built from a bundle's JSON `data` (with `cls.from_dict` where it has
     one), once its fields are known, of their types and within their bounds (see BOUNDS); a `ConfigError`
-    says what is wrong. The models' `from_meta` build their configs through this."""
+    says what is wrong. `load` builds each model's `config_class` through this."""
     try:
         made = cls.from_dict(data) if hasattr(cls, "from_dict") else cls(**data)
     except TypeError as error:  # an unknown or missing field, or a value a __post_init__ cannot convert

@@ -117,6 +117,7 @@ class AudioClassifier(nn.Module):
     """Log-mel, per-bin normalisation, optional causal conv front end, recurrent stack, pooling, linear head."""
 
     task = "listen"
+    config_class = ClassifierConfig  # what a bundle's "config" is read as (see `gruve.bundle.load`)
 
     def __init__(self, config: ClassifierConfig):
         super().__init__()
@@ -135,14 +136,6 @@ class AudioClassifier(nn.Module):
         self.pool = AttentionPool(size) if config.pooling == "attention" else MeanPool()
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(size, len(config.labels))
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> "AudioClassifier":
-        """An untrained network of the shape a bundle's metadata describes (its weights are loaded after);
-        the config is checked first (`gruve.bundle.config`)."""
-        from gruve.bundle import config
-
-        return cls(config(ClassifierConfig, meta["config"]))
 
     @staticmethod
     def describe(meta: dict) -> tuple[str, str]:

@@ -85,6 +85,7 @@ class WaveGRU(nn.Module):
     """A sample-level GRU synthesiser (see the module's docstring); `generate` makes sounds with it."""
 
     task = "synth"
+    config_class = SynthConfig  # what a bundle's "config" is read as (see `gruve.bundle.load`)
 
     def __init__(self, config: SynthConfig):
         super().__init__()
@@ -111,14 +112,6 @@ class WaveGRU(nn.Module):
         if config.equaliser:
             self.register_buffer("equaliser", torch.zeros(len(config.labels), TIMBRE_FFT // 2 + 1))
         self.rnn = RecurrentStack("gru", size, config.hidden_size)
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> WaveGRU:
-        """An untrained network of the shape a bundle's metadata describes (its weights are loaded after);
-        the config is checked first (`gruve.bundle.config`)."""
-        from gruve.bundle import config
-
-        return cls(config(SynthConfig, meta["config"]))
 
     @staticmethod
     def describe(meta: dict) -> tuple[str, str]:

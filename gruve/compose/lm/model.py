@@ -27,6 +27,7 @@ class MusicLM(nn.Module):
     """p(token_t | tokens_<t, the piece's labels): a tied-embedding GRU language model over MidiTok tokens."""
 
     task = "compose"
+    config_class = LMConfig  # what a bundle's "config" is read as (see `gruve.bundle.load`)
 
     def __init__(self, config: LMConfig):
         super().__init__()
@@ -46,14 +47,6 @@ class MusicLM(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.out_bias = nn.Parameter(torch.zeros(config.vocab_size))
         self._tokenizer = None
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> MusicLM:
-        """The (untrained) model a bundle's metadata describes; the config is checked first
-        (`gruve.bundle.config`)."""
-        from gruve.bundle import config
-
-        return cls(config(LMConfig, meta["config"]))
 
     @staticmethod
     def describe(meta: dict) -> tuple[str, str]:

@@ -52,6 +52,7 @@ class PianoRollModel(nn.Module):
     """p(frame_t | frames_<t); the first frame is predicted from a silent start frame."""
 
     task = "pianoroll"
+    config_class = PianoRollConfig  # what a bundle's "config" is read as (see `gruve.bundle.load`)
 
     def __init__(self, config: PianoRollConfig):
         super().__init__()
@@ -60,14 +61,6 @@ class PianoRollModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         extra = {"hidden_size": config.nade_hidden} if config.head == "nade" else {}
         self.head = HEADS[config.head](config.hidden_size, NOTES, **extra)
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> PianoRollModel:
-        """The (untrained) model a bundle's metadata describes; the config is checked first
-        (`gruve.bundle.config`)."""
-        from gruve.bundle import config
-
-        return cls(config(PianoRollConfig, meta["config"]))
 
     @staticmethod
     def describe(meta: dict) -> tuple[str, str]:
