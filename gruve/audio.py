@@ -44,12 +44,9 @@ def load(path: str | os.PathLike, sr: int, min_samples: int = 0) -> np.ndarray:
             y, file_sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(f"{path} is not a readable audio file ({_reason(error)}).") from None
-    if y.shape[0] == 0:
-        raise AudioError(f"{path} contains no samples (zero length).")
     y = y.mean(axis=1)
     check_finite(y, path, file_sr)
-    if not np.any(y):
-        raise AudioError(f"{path} is all silence (every sample is zero).")
+    check_sound(path, len(y), bool(np.any(y)))
     if file_sr != sr:
         y = soxr.resample(y, file_sr, sr, quality="HQ")
     check_length(path, len(y), sr, min_samples)
@@ -62,6 +59,14 @@ def check_finite(y: np.ndarray, what: str | os.PathLike, sr: int, start: int = 0
     bad = np.flatnonzero(~np.isfinite(y))
     if len(bad):
         raise AudioError(f"{what} contains NaN or infinite samples (the first at {(start + bad[0]) / sr:.3f} s).")
+
+
+def check_sound(path: str | os.PathLike, samples: int, sound: bool) -> None:
+    """Refuse audio of no `samples`, or of nothing but zeros (not `sound`): there is nothing to classify."""
+    if samples == 0:
+        raise AudioError(f"{path} contains no samples (zero length).")
+    if not sound:
+        raise AudioError(f"{path} is all silence (every sample is zero).")
 
 
 def check_length(path: str | os.PathLike, samples: int, sr: int, min_samples: int) -> None:

@@ -227,10 +227,7 @@ class AudioClassifier(nn.Module):
                 probabilities.append(p)
                 # Later windows start from len(starts) * step; the last may start up to a step before that.
                 kept, first = kept[:, len(starts) * step - step - first:], len(starts) * step - step
-        if samples == 0:
-            raise audio.AudioError(f"{path} contains no samples (zero length).")
-        if not sound:
-            raise audio.AudioError(f"{path} is all silence (every sample is zero).")
+        audio.check_sound(path, samples, sound)
         audio.check_length(path, samples, config.features.sr, self.min_samples)
         new = frames.close()
         loudness.append(_frame_db(new))
