@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from gruve.compose.pianoroll import rolls
-from gruve.compose.render import RenderError, render
+from gruve.fluidsynth import RenderError, render
 from gruve.compose.scores import read_score, write_midi
 from gruve.data.sources import DataError
 
@@ -137,7 +137,7 @@ def test_a_benchmark_name_downloads_the_authors_pickle_into_the_cache(tmp_path, 
 def test_midi_that_lasts_for_hours_is_not_rendered(tmp_path):
     from symusic import Note, Score, Tempo, Track
 
-    from gruve.compose.render import RenderError, render
+    from gruve.fluidsynth import RenderError, render
 
     score = Score(480)
     score.tracks.append(Track(program=0))
