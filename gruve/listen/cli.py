@@ -47,6 +47,10 @@ def listen_train(
     pooling: Optional[str] = typer.Option(None, help="How frames become one vector: attention or mean "
                                                      "(default: the corpus's, else attention)."),
     window: Optional[float] = typer.Option(None, help="Seconds the model sees at once (default: from the data)."),
+    answer: Optional[str] = typer.Option(None, help="What predict says of a recording longer than the window: "
+                                                    "'segments', its labels in order (words), or 'clip', one label, "
+                                                    "the mean over its windows (music); default: the corpus's, "
+                                                    "else segments."),
     augment: bool = typer.Option(True, help="SpecAugment, mixup, gain and time shift while training."),
     mixup: float = typer.Option(0.2, help="Mixup Beta alpha (0 turns mixup off)."),
     noise: Optional[str] = typer.Option(None, help="Add background noise: a folder of recordings, 'white' or 'pink'."),
@@ -70,7 +74,7 @@ def listen_train(
     from gruve.listen.training import ListenOptions, cross_validate, train
 
     options = ListenOptions(data=data, target=target, architecture=architecture, hidden_size=hidden_size,
-                            num_layers=num_layers, pooling=pooling, window=window, batch_size=batch_size, lr=lr,
+                            num_layers=num_layers, pooling=pooling, window=window, answer=answer, batch_size=batch_size, lr=lr,
                             augment=augment, mixup=mixup, noise=noise, noise_folder=noise_folder,
                             silence_class=silence_class, group_by=group_by, merge=merge or [], exclude=exclude or [],
                             test_fold=test_fold, strict=strict, cache_dir=cache_dir)
@@ -179,13 +183,13 @@ def _print_predictions(predictions) -> None:
     table = Table("label", "probability")
     table.columns.insert(0, Column("file", overflow="fold"))
     for p in predictions:
-        if p.segments:
+        if p.segments and not p.whole:
             table.add_row(Text(p.path), Text(p.answer, overflow="fold"), "segments below")
         else:
             table.add_row(Text(p.path), *(("\n".join(lines)) for lines in zip(*[(l, f"{v:.3f}") for l, v in p.top])))
     console.print(table)
     for p in predictions:
-        if p.segments:
+        if p.segments and not p.whole:
             timeline = Table("start", "end", "label", "probability", title=Text(f"segments of {p.path}"))
             for start, end, label, value in p.segments:
                 timeline.add_row(f"{start:.2f}", f"{end:.2f}", label, "" if value is None else f"{value:.3f}")

@@ -40,6 +40,7 @@ SILENCE = "silence"  # the label of a stretch of a recording with next to nothin
 SOUND_DB, PEAK_DB = 10.0, 30.0
 SOUND_FRACTION = 0.2
 MIN_PROBABILITY = 0.6
+ANSWERS = ("segments", "clip")  # see ClassifierConfig.answer
 
 
 @dataclass
@@ -57,6 +58,9 @@ class ClassifierConfig:
     conv_channels: tuple[int, ...] = (16, 32, 64)
     conv_time_pool: tuple[int, ...] = (2, 2, 1)
     window: float = 1.0  # seconds the model sees at once; longer recordings are read in sliding windows
+    # What a recording longer than the window says: "segments", its labels in order (words in a recording), or
+    # "clip", one label, the mean over its windows (a piece of music is one genre from end to end)
+    answer: str = "segments"
 
     def __post_init__(self):
         if isinstance(self.features, dict):
@@ -65,6 +69,7 @@ class ClassifierConfig:
         check(self.architecture in ARCHITECTURES, "architecture",
               f"{{architecture}} {self.architecture} is not one of {', '.join(ARCHITECTURES)}.")
         check(self.pooling in POOLINGS, "pooling", f"{{pooling}} {self.pooling} is not one of {', '.join(POOLINGS)}.")
+        check(self.answer in ANSWERS, "answer", f"{{answer}} {self.answer} is not one of {', '.join(ANSWERS)}.")
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values, as a bundle stores it."""
@@ -86,6 +91,7 @@ class Prediction:
     # For a long recording, the timeline with adjacent windows of one label merged and quiet ones called SILENCE
     # (probability None); the segments follow each other with no gap or overlap, from 0 to the recording's end.
     segments: list[tuple[float, float, str, float | None]] = field(default_factory=list)
+    whole: bool = False  # the model answers a recording with one label even where it has segments (music)
 
     @property
     def label(self) -> str:
@@ -100,8 +106,8 @@ class Prediction:
     @property
     def answer(self) -> str:
         """What the file says: its label, or for a long recording the labels of its segments in order, silence
-        left out (SILENCE when there is nothing else)."""
-        if not self.segments:
+        left out (SILENCE when there is nothing else), unless the model answers with one label (`whole`)."""
+        if not self.segments or self.whole:
             return self.label
         return " ".join(label for _, _, label, _ in self.segments if label != SILENCE) or SILENCE
 
@@ -307,7 +313,7 @@ class AudioClassifier(nn.Module):
                 segments[-1][3].append(p)
             else:
                 segments.append([bounds[i], bounds[i + 1], label, [p]])
-        return Prediction(path, top, timeline, [
+        return Prediction(path, top, timeline, whole=self.config.answer == "clip", segments=[
             (round(a * seconds, 3), round(b * seconds, 3), label, None if label == SILENCE else float(np.mean(ps)))
             for a, b, label, ps in segments])
 

@@ -22,7 +22,7 @@ from gruve.errors import OptionError, check, check_at_least, check_positive
 from gruve.features import FeatureConfig
 from gruve.listen.augment import AugmentConfig, augment
 from gruve.listen.evaluation import classification_report, clip_probabilities, split_record
-from gruve.listen.model import ARCHITECTURES, POOLINGS, AudioClassifier, ClassifierConfig
+from gruve.listen.model import ANSWERS, ARCHITECTURES, POOLINGS, AudioClassifier, ClassifierConfig
 from gruve.training import TrainOptions
 
 
@@ -39,6 +39,7 @@ class ListenOptions:
     pooling: str | None = None  # how frames become one vector, attention or mean (default: the corpus's, else attention)
     dropout: float = 0.2
     window: float | None = None  # seconds the model sees at once (default: the corpus's, else from the data)
+    answer: str | None = None  # "segments" or "clip" (see ClassifierConfig.answer; default: the corpus's, else segments)
     features: dict = field(default_factory=dict)  # FeatureConfig fields over the corpus's defaults
     batch_size: int = 32
     lr: float = 3e-3  # peak learning rate, after a linear warm-up and before a cosine decay
@@ -70,6 +71,8 @@ class ListenOptions:
         check(self.weight_decay >= 0, "weight_decay", f"{{weight_decay}} must be 0 or more (got {self.weight_decay}).")
         check(0 <= self.dropout < 1, "dropout", f"{{dropout}} must be at least 0 and below 1 (got {self.dropout}).")
         check(self.mixup >= 0, "mixup", f"{{mixup}} must be 0 (off) or more (got {self.mixup}).")
+        check(self.answer is None or self.answer in ANSWERS, "answer",
+              f"{{answer}} {self.answer} is not one of {', '.join(ANSWERS)}.")
         check(self.window is None or self.window > 0, "window", f"{{window}} must be more than 0 seconds (got {self.window}).")
         check(self.noise in (None, "white", "pink") or Path(self.noise).is_dir(), "noise",
               f"{{noise}} {self.noise} is not 'white', 'pink' or a folder.")
@@ -193,7 +196,8 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     config = ClassifierConfig(labels=labels, features=feature_config, architecture=options.architecture,
                               hidden_size=options.hidden_size, num_layers=options.num_layers,
                               pooling=options.pooling or corpus.defaults.get("pooling", "attention"),
-                              dropout=options.dropout, window=window)
+                              dropout=options.dropout, window=window,
+                              answer=options.answer or corpus.defaults.get("answer", "segments"))
     run = replace(run, max_epochs=run.max_epochs or corpus.defaults.get("epochs", 60))
     model = AudioClassifier(config)
     model.set_normalisation([f for f, _ in examples["train"]])
@@ -288,7 +292,10 @@ def _describe_run(options: ListenOptions, corpus, config: ClassifierConfig, exam
         why = f"the {corpus.name} corpus's default"
     else:
         why = "chosen from the data (95% of training clips whole, at most twice the median)"
-    lines = [f"window {config.window:g} s, {why}; median clip {median:.2f} s",
+    answered = ("with one label, the mean over its windows" if config.answer == "clip"
+                else "by its segments, labels in order")
+    lines = [f"window {config.window:g} s, {why}; median clip {median:.2f} s; a longer recording is answered "
+             f"{answered}",
              f"features: {features.sr} Hz, {features.n_mels} mel bins, n_fft {features.n_fft}, hop_length "
              f"{features.hop_length} ({1000 * features.hop_length / features.sr:g} ms a frame)",
              "clips per class:"]

@@ -151,3 +151,22 @@ def test_classification_report_says_which_classes_macro_f1_counts():
     assert report["macro_f1"] == 1.0 and report["too_small"]
     assert not classification_report(["a", "b"], [0, 1] * 15, torch.eye(2)[[0, 1] * 15])["too_small"]
 
+
+
+def test_a_model_of_whole_pieces_answers_a_long_recording_with_one_label(tone_folder, tmp_path, capsys):
+    from conftest import tone
+
+    code, _, err = run_cli(["listen", "train", str(tone_folder), "--out", str(tmp_path / "run"), "--answer", "clip",
+                            *FAST], capsys)
+    assert code == 0 and "a longer recording is answered with one label, the mean over its windows" in err
+    path = tmp_path / "piece.wav"
+    sf.write(path, np.concatenate([tone(300, 2.0), tone(2000, 2.0, seed=1)]), 16000)
+    prediction = gruve.load(tmp_path / "run").predict(path)
+    assert prediction.segments and prediction.answer == prediction.label  # the segments are kept, not the answer
+    code, out, _ = run_cli(["listen", "predict", str(tmp_path / "run"), str(path)], capsys)
+    assert code == 0 and "segments below" not in out and f"{prediction.probability:.3f}" in out
+    code, out, _ = run_cli(["listen", "predict", str(tmp_path / "run"), str(path), "--json"], capsys)
+    assert json.loads(out)[0]["answer"] == prediction.label and json.loads(out)[0]["segments"]
+    code, _, err = run_cli(["listen", "train", str(tone_folder), "--out", str(tmp_path / "bad"), "--answer", "words",
+                            *FAST], capsys)
+    assert code != 0 and "--answer words is not one of segments, clip." in err and "Traceback" not in err
