@@ -17,11 +17,11 @@ from typing import Callable
 from gruve.compose.pianoroll import rolls
 from gruve.compose.scores import read_score, score_files
 from gruve.data.downloads import cache_root, download
+from gruve.data.groove_styles import GROOVE_URL
 from gruve.data.items import SPLITS, DataError
 from gruve.files import atomic_path
 from gruve import progress
 
-GROOVE_URL = "https://storage.googleapis.com/magentadata/datasets/groove/groove-v1.0.0-midionly.zip"
 KNOWN = ("bach", "groove", "jsb", "nottingham")
 # Groove was played on a Roland TD-11, whose hi-hat edge strokes (22 closed, 26 open) lie outside General MIDI's
 # drum map and MidiTok's drum range (27-87), so a tokenizer would drop them: many of the training notes, the
