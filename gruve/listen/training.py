@@ -304,6 +304,11 @@ def _describe_run(options: ListenOptions, corpus, config: ClassifierConfig, exam
         counts = np.bincount([y for _, y in clips], minlength=len(config.labels))
         classes = ", ".join(f"{label} {n}" for label, n in zip(config.labels, counts))
         lines.append(f"  {name:<5} {len(clips):>{width}} clips: {classes}")
+    unlearnt = [label for label, n in zip(config.labels, np.bincount([y for _, y in examples["train"]],
+                                                                     minlength=len(config.labels))) if n == 0]
+    if unlearnt:
+        lines.append(f"no training clips of {', '.join(unlearnt)}: the model cannot learn "
+                     f"{'it' if len(unlearnt) == 1 else 'them'} (--exclude leaves a class out)")
     return lines
 
 

@@ -170,3 +170,13 @@ def test_a_model_of_whole_pieces_answers_a_long_recording_with_one_label(tone_fo
     code, _, err = run_cli(["listen", "train", str(tone_folder), "--out", str(tmp_path / "bad"), "--answer", "words",
                             *FAST], capsys)
     assert code != 0 and "--answer words is not one of segments, clip." in err and "Traceback" not in err
+
+
+def test_train_says_which_classes_have_no_training_clips(tone_folder, tmp_path, capsys):
+    rows = [f"{tone_folder / label / f'{label}{i}.wav'},{label},{'train' if i < 10 else 'valid'}"
+            for label in ("low", "high") for i in range(12)]
+    rows.append(f"{tone_folder / 'high' / 'high11.wav'},middle,test")  # a class only the test split has
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,split\n" + "\n".join(rows) + "\n")
+    code, _, err = run_cli(["listen", "train", str(manifest), "--out", str(tmp_path / "run"), *FAST], capsys)
+    assert code == 0 and "no training clips of middle: the model cannot learn it (--exclude leaves a class out)" in err
