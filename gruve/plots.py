@@ -115,3 +115,100 @@ def spectra(curves: dict[str, dict[str, np.ndarray]], frequencies: np.ndarray, p
     fig.tight_layout()
     _save(fig, path, dpi=110)
     return path
+
+def explanation(e, path: Path) -> Path:
+    """Why a listen model labelled a file (`e`, a `gruve.listen.Explanation`), panels on one time axis in
+    seconds: the log-mel input, each frame's evidence for the classes shown with the deciding frames shaded,
+    the last recurrent layer's gate (its mean over units, and units by frames), and the occlusion map. A long
+    recording's segments are marked in every panel and named over the input."""
+    gated = e.gate is not None
+    heights = {"input": 2.2, "evidence": 2.0, "gate": 1.3 if gated else 0.45, "units": 1.9, "occlusion": 2.2}
+    rows = [row for row in heights if gated or row != "units"]
+    height = sum(heights[row] for row in rows) + 0.55 * len(rows) + 1.2
+    fig = plt.figure(figsize=(11, height))
+    # Fixed margins rather than a layout engine: constrained layout took another half a second to draw this.
+    grid = fig.add_gridspec(len(rows), 2, width_ratios=(60, 1), height_ratios=[heights[row] for row in rows],
+                            left=0.085, right=0.91, top=1 - 0.85 / height, bottom=0.5 / height, wspace=0.02,
+                            hspace=0.55 * len(rows) / sum(heights[row] for row in rows))
+    axes = {row: fig.add_subplot(grid[i, 0]) for i, row in enumerate(rows)}
+    # Colour bars in a column of their own, so that every panel's time axis has the same width
+    bars = {row: fig.add_subplot(grid[i, 1]) for i, row in enumerate(rows) if row in ("input", "units", "occlusion")}
+    fig.suptitle(f"{Path(e.path).name}: {e.verdict}, {e.architecture} model, {e.pooling} pooling", fontsize=11)
+
+    hop = e.mel_times[1] - e.mel_times[0]
+    extent = (e.mel_times[0] - hop / 2, e.mel_times[-1] + hop / 2, -0.5, len(e.frequencies) - 0.5)
+    image = axes["input"].imshow(e.spectrogram, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
+                                 extent=extent, vmin=max(e.spectrogram.min(), e.spectrogram.max() - 80))
+    fig.colorbar(image, cax=bars["input"], label="dB")
+    axes["input"].set_title("log-mel input the model saw (the top 80 dB; gold bar: the deciding frames)", loc="left",
+                            fontsize=9)
+    for a, b in e.decisive_spans():
+        axes["input"].axvspan(a, b, ymin=0.96, color="gold", linewidth=0)
+
+    ax = axes["evidence"]
+    for n, c in enumerate(e.classes):
+        ax.step(e.frame_times, e.evidence[:, c], where="mid", color=plt.cm.tab10(n % 10), label=e.labels[c])
+    for a, b in e.decisive_spans():
+        ax.axvspan(a, b, color="gold", alpha=0.35, linewidth=0)
+    ax.axvspan(0, 0, color="gold", alpha=0.35, label="deciding frames")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.45 * (high - low))  # headroom for the legend, above the lines
+    ax.legend(loc="upper left", ncol=min(len(e.classes) + 1, 8), fontsize=8, framealpha=0.8)
+    ax.set_ylabel("share of logit")
+    weight = "attention weight" if e.pooling == "attention" else "1 / frames (mean pooling)"
+    ax.set_title(f"evidence per recurrent frame: {weight} x the frame's logit (a window's frames add up to its "
+                 "logits)", loc="left", fontsize=9)
+
+    ax = axes["gate"]
+    if gated:
+        symbol = "z" if e.cell == "GRU" else "f"
+        parts = np.split(e.gate, 2 if e.bidirectional else 1, axis=1)
+        for part, direction in zip(parts, ("forward", "backward") if e.bidirectional else ("mean over units",)):
+            ax.plot(e.frame_times, part.mean(1), drawstyle="steps-mid", label=direction)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"mean {symbol}")
+        ax.legend(loc="lower right", fontsize=8, framealpha=0.8)
+        ax.set_title(f"layer {e.layer} {e.gate_name}", loc="left", fontsize=9)
+        edges = np.concatenate([[e.frame_times[0] - e.frame_seconds / 2], (e.frame_times[1:] + e.frame_times[:-1]) / 2,
+                                [e.frame_times[-1] + e.frame_seconds / 2]])
+        units = np.concatenate([part[:, np.argsort(part.mean(0))] for part in parts], axis=1)
+        mesh = axes["units"].pcolormesh(edges, np.arange(units.shape[1] + 1) - 0.5, units.T, vmin=0, vmax=1,
+                                        cmap="viridis")
+        fig.colorbar(mesh, cax=bars["units"], label=symbol)
+        axes["units"].set_ylabel("unit")
+        axes["units"].yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        direction = " (forward units below the line, backward above)" if e.bidirectional else ""
+        axes["units"].set_title(f"{symbol} of each unit, units sorted by their mean{direction}", loc="left", fontsize=9)
+        if e.bidirectional:
+            axes["units"].axhline(parts[0].shape[1] - 0.5, color="white", linewidth=1)
+    else:
+        ax.text(0.5, 0.5, f"layer {e.layer} is a plain RNN: it has no gate, every frame rewrites its whole state",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9)
+        ax.set_yticks([])
+
+    limit = max(float(np.abs(e.occlusion).max()), 1e-6)
+    image = axes["occlusion"].imshow(e.occlusion, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+                                     extent=extent, interpolation="nearest")
+    fig.colorbar(image, cax=bars["occlusion"], label="fall in probability")
+    whose = f"p({e.label})" if len(e.prediction.timeline) < 2 else "the probability of its window's label"
+    axes["occlusion"].set_title(f"occlusion: how far masking each patch (set to the training mean) lowers {whose}",
+                                loc="left", fontsize=9)
+
+    for row in ("input", "occlusion"):
+        ticks = [f for f in (250, 500, 1000, 2000, 4000, 8000, 16000) if e.frequencies[0] <= f <= e.frequencies[-1]]
+        axes[row].set_yticks(np.interp(ticks, e.frequencies, np.arange(len(e.frequencies))),
+                             [f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
+        axes[row].set_ylabel("Hz (mel bands)")
+    segments = e.prediction.segments if len(e.prediction.segments) > 1 else []
+    for start, end, name, _ in segments:
+        for ax in axes.values():
+            ax.axvline(end, color="grey", linestyle="--", linewidth=0.8)
+        axes["input"].text((start + end) / 2, 0.9, name, transform=axes["input"].get_xaxis_transform(), ha="center",
+                           va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.75, "linewidth": 0})
+    for row, ax in axes.items():
+        ax.set_xlim(0, e.duration)
+        ax.tick_params(labelbottom=row == rows[-1])
+    axes[rows[-1]].set_xlabel("time (s)")
+    _save(fig, path, dpi=100)
+    return path

@@ -37,6 +37,9 @@ _EXPORTS = {
     "ClassifierConfig": "gruve.listen.model",
     "Prediction": "gruve.listen.model",
     "AugmentConfig": "gruve.listen.augment",
+    "Explanation": "gruve.listen.explanation",
+    "explain": "gruve.listen.explanation",
+    "gate_activity": "gruve.listen.explanation",
 }
 __all__ = list(_EXPORTS)
 

@@ -177,6 +177,26 @@ def listen_stream(
                   f"(real-time factor {run.real_time_factor:.4f})", highlight=False)
 
 
+@app.command("explain")
+def listen_explain(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    file: str = typer.Argument(..., help="The audio file to explain."),
+    out: Path = typer.Option(Path("runs/explain"), "--out", help="Where explain.png and explain.json go."),
+    as_json: bool = typer.Option(False, "--json", help="Print explain.json instead of the summary."),
+):
+    """Show why MODEL gives FILE its label: explain.png holds the log-mel input, each frame's evidence for the
+    top classes (the deciding frames marked), the recurrent gate over time and an occlusion map; explain.json
+    the same numbers. A recording longer than the model's window is shown window by window, as predict reads it."""
+    from gruve.listen.explanation import explain
+
+    explanation = explain(model, file, out)
+    if as_json:
+        print(json.dumps(explanation.to_dict()))  # plain: rich's highlighting of thousands of numbers is slow
+        return
+    for line in explanation.summary():
+        console.print(line, highlight=False, soft_wrap=True)
+
+
 def _print_predictions(predictions) -> None:
     """A row per file (a long recording's answer is its segments' labels in order, shown below it), file
     names whole, wrapped rather than cut."""
