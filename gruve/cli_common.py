@@ -25,7 +25,7 @@ SEED = typer.Option(0, help="Seed for splits, initialisation and augmentation.")
 
 def trains(out: str, epochs: str, patience: int = 12, monitored: str = "validation loss"):
     """Give a training command the flags every training shares (`--out`, `--epochs`, `--patience`, `--seed`,
-    `--resume`, `--overwrite`, `--threads`, Lightning's `--accelerator`, `--devices`, `--num-nodes`, `--strategy`,
+    `--resume`, `--overwrite`, `--threads`, `--ema`, Lightning's `--accelerator`, `--devices`, `--num-nodes`, `--strategy`,
     `--precision`) and hand it the
     TrainOptions they make as its `run` parameter, so each command lists only its own options.
 
@@ -49,6 +49,8 @@ def trains(out: str, epochs: str, patience: int = 12, monitored: str = "validati
                                                                "(launch with torchrun or SLURM; see the README).")),
         "strategy": (str, typer.Option("auto", help="Lightning strategy, e.g. ddp.")),
         "precision": (Optional[str], typer.Option(None, help="Lightning precision, e.g. 16-mixed or bf16-mixed.")),
+        "ema": (float, typer.Option(0.0, help="Validate and keep an exponential moving average of the weights with "
+                                              "this decay per step, e.g. 0.99 (0: off).")),
     }
 
     def decorate(command):

@@ -59,6 +59,7 @@ class TrainOptions:
     resume: bool = False  # continue from out/checkpoints/last.ckpt
     overwrite: bool = False  # replace the run already in `out` (without it, or `resume`, an existing run is refused)
     threads: int | None = None  # torch threads per process (None: the cores not busy, see `choose_threads`)
+    ema: float = 0.0  # decay per step of an exponential moving average of the weights, validated and kept (0: none)
     progress: bool = True  # a progress bar; else one line per epoch
 
     def __post_init__(self):
@@ -67,6 +68,7 @@ class TrainOptions:
         check(self.patience >= 0, "patience", f"{{patience}} must be 0 (never stop early) or more (got {self.patience}).")
         check_at_least(self.num_nodes, "num_nodes", 1)
         check_at_least(self.threads, "threads", 1, optional=True)
+        check(0 <= self.ema < 1, "ema", f"{{ema}} must be at least 0 (off) and below 1 (got {self.ema}).")
         check(0 <= self.seed < 2**32, "seed", f"{{seed}} must be from 0 to 2**32 - 1 (got {self.seed}).")
         check(not (self.resume and self.overwrite), "overwrite",
               "{resume} continues the run in {out} and {overwrite} replaces it: give one of them.")
@@ -214,7 +216,7 @@ def _release(out: Path) -> None:
 
 
 def fit(task: L.LightningModule, run: TrainOptions, train_loader, valid_loader=None, *, monitor: str | None = "val_loss",
-        gradient_clip: float | None = None, ema: float = 0.0) -> dict:
+        gradient_clip: float | None = None) -> dict:
     """Train `task` (resuming where `run.resume` says), then put the best epoch's weights back into it.
 
     Returns the metrics every bundle records: epochs trained and seconds spent over the whole run, resumed
@@ -223,7 +225,7 @@ def fit(task: L.LightningModule, run: TrainOptions, train_loader, valid_loader=N
     trains for `max_epochs` and keeps the last epoch. Under DDP only rank zero returns: the other ranks'
     work is done once the fit ends, and they exit.
     """
-    trainer = build_trainer(run, monitor if valid_loader is not None else None, gradient_clip=gradient_clip, ema=ema)
+    trainer = build_trainer(run, monitor if valid_loader is not None else None, gradient_clip=gradient_clip)
     _check_a_batch_each(train_loader, trainer.world_size)
     resume = resume_path(run)
     if resume is not None:
@@ -274,7 +276,7 @@ def save_model(run: TrainOptions, model: torch.nn.Module, meta: dict, data: str,
     """Write `run.out/model.safetensors` (`meta` plus how it was trained: provenance and `training`) and
     `run.out/curves.png` from the run's metrics; returns the model's path. A run stopped by Ctrl-C (see
     `fit`) is saved all the same, then raises `Interrupted`, which says where the model is and how to resume."""
-    meta = {**meta, "training": {**provenance(data, options, run.seed), **training}}
+    meta = {**meta, "training": {**provenance(data, options, run.seed), "ema": run.ema, **training}}
     path = bundle.save(run.out / "model.safetensors", model, meta)
     training_curves(run.out / "metrics.csv", run.out / "curves.png")
     interrupted = meta.get("metrics", {}).get("interrupted")
@@ -294,22 +296,22 @@ def resume_command() -> str:
 
 
 def build_trainer(options: TrainOptions, monitor: str | None, mode: str = "min",
-                  gradient_clip: float | None = None, ema: float = 0.0) -> L.Trainer:
+                  gradient_clip: float | None = None) -> L.Trainer:
     """A Trainer that logs metrics to `out/metrics.csv` and keeps `out/checkpoints/{best,last}.ckpt`.
 
     With a `monitor` (a validation metric) it keeps the best epoch and stops early after
     `patience` epochs without improvement; without one it trains for `max_epochs` and keeps the last.
-    With `ema` (a decay such as 0.99) an exponential moving average of the weights is what is validated,
+    With `options.ema` (a decay such as 0.99) an exponential moving average of the weights is what is validated,
     checkpointed and kept.
     """
     quiet_lightning()
     checkpoints = ModelCheckpoint(dirpath=options.out / "checkpoints", filename="best", monitor=monitor,
                                   mode=mode, save_last=True, enable_version_counter=False)
     callbacks = [checkpoints, Stopwatch()]
-    if ema:
+    if options.ema:
         from lightning.pytorch.callbacks import EMAWeightAveraging
 
-        callbacks.append(EMAWeightAveraging(decay=ema))
+        callbacks.append(EMAWeightAveraging(decay=options.ema))
     if monitor is not None and options.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=options.patience))
     callbacks.append(RichProgressBar(leave=False) if options.progress else EpochLines())

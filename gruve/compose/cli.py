@@ -167,8 +167,6 @@ def pianoroll_train(
     lr: float = typer.Option(1e-3, help="AdamW learning rate; halved after 5 epochs without progress."),
     weight_decay: float = typer.Option(0.0, help="AdamW weight decay."),
     transpose: int = typer.Option(0, help="Augment: shift each training piece by up to this many semitones."),
-    ema: float = typer.Option(0.0, help="Validate and keep an exponential moving average of the weights with "
-                                        "this decay per step, e.g. 0.99 (0: off)."),
     steps_per_quarter: int = typer.Option(1, help="Time steps per quarter note, for rolls built from scores."),
     cache_dir: Optional[Path] = CACHE_DIR,
     run=None,  # the TrainOptions that @trains makes of the shared training flags
@@ -178,7 +176,7 @@ def pianoroll_train(
 
     options = PianoRollOptions(data=data, architecture=architecture, hidden_size=hidden_size, num_layers=num_layers,
                                dropout=dropout, nade_hidden=nade_hidden, batch_size=batch_size, lr=lr,
-                               weight_decay=weight_decay, transpose=transpose, ema=ema,
+                               weight_decay=weight_decay, transpose=transpose,
                                steps_per_quarter=steps_per_quarter, cache_dir=cache_dir)
     print_summary(train(options, run, say=err.print))
 

@@ -130,6 +130,6 @@ def test_weight_averaging_keeps_the_averaged_weights(chorales, tmp_path, capsys)
     assert run_cli([*base, "--out", str(tmp_path / "plain")], capsys)[0] == 0
     assert run_cli([*base, "--ema", "0.5", "--out", str(tmp_path / "ema")], capsys)[0] == 0
     plain, ema = (bundle.read(tmp_path / name / "model.safetensors") for name in ("plain", "ema"))
-    assert ema[0]["training"]["options"]["ema"] == 0.5
+    assert ema[0]["training"]["ema"] == 0.5 and plain[0]["training"]["ema"] == 0.0
     # same seed and data: only the averaging differs, so the kept weights must differ too
     assert not torch.equal(plain[1]["rnn.rnn.weight_hh_l0"], ema[1]["rnn.rnn.weight_hh_l0"])

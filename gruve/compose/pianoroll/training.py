@@ -38,7 +38,6 @@ class PianoRollOptions:
     lr: float = 1e-3  # AdamW's, halved after 5 epochs without progress
     weight_decay: float = 0.0
     transpose: int = 0  # augmentation: shift each training piece by up to this many semitones
-    ema: float = 0.0  # decay of an exponential moving average of the weights (0: none)
     steps_per_quarter: int = 1  # grid for rolls built from scores
     cache_dir: Path | None = None
 
@@ -47,7 +46,6 @@ class PianoRollOptions:
               f"{self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}.")
         check_training(self)
         check_at_least(self.nade_hidden, "nade_hidden", 1)
-        check(0 <= self.ema < 1, "ema", f"{{ema}} must be at least 0 (off) and below 1 (got {self.ema}).")
         check_at_least(self.steps_per_quarter, "steps_per_quarter", 1)
 
 
@@ -128,7 +126,7 @@ def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], Non
                         collate_fn=pad)
     valid = DataLoader(Pieces(sets.splits["valid"]), 32, collate_fn=pad)
     run = replace(run, max_epochs=run.max_epochs or 200)
-    metrics = training.fit(task, run, loader, valid, gradient_clip=1.0, ema=options.ema)  # clip: RNN blow-ups
+    metrics = training.fit(task, run, loader, valid, gradient_clip=1.0)  # clip: RNN blow-ups
     for split, result in evaluate(model, sets).items():
         metrics.update({f"{split}_nll": result["nll"], f"{split}_accuracy": result["accuracy"]})
     meta = {"task": "pianoroll", "config": asdict(config), "metrics": metrics}
