@@ -24,8 +24,8 @@ from gruve.cli_common import out as console
 app = typer.Typer(help="Classify audio: train, evaluate and use GRU, BiGRU and CRNN classifiers.", no_args_is_help=True)
 
 DATA_HELP = ("A folder with one sub-folder per class, a CSV manifest (path,label[,fold,split,speaker]), or a known "
-             "corpus NAME[:PATH] (fsdd, esc10, esc50, urbansound8k, speechcommands-v1/v2, gtzan); without PATH "
-             "the corpus is downloaded into the cache.")
+             "corpus NAME[:PATH] (fsdd, esc10, esc50, urbansound8k, speechcommands-v1/v2, gtzan, groove-styles); "
+             "without PATH the corpus is downloaded into the cache.")
 STRICT = typer.Option(False, "--strict", help="Stop at the first unreadable file instead of skipping it.")
 
 
