@@ -80,7 +80,9 @@ class LogMel(nn.Module):
     def __init__(self, config: FeatureConfig):
         super().__init__()
         self.config = config
-        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        # On the CPU, as the filters below are, even where the model is first built on the meta device
+        # (`gruve.bundle.load`): torch's meta hann_window imports torch._dynamo, 1.3 s of every cold start.
+        self.register_buffer("window", torch.hann_window(config.n_fft, device="cpu"), persistent=False)
         self.register_buffer("filters", torch.from_numpy(mel_filters(config)), persistent=False)
 
     def power(self, y: torch.Tensor) -> torch.Tensor:
