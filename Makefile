@@ -47,6 +47,7 @@ demo: setup
 	$(BIN)/gruve synth generate drums --label snare --n 4 --out runs/demo-drums
 	$(BIN)/gruve listen stream fsdd-digits --input examples/digits/sequence_2_0_4_8_6.wav
 	$(BIN)/gruve export fsdd-digits runs/demo-export/fsdd-digits.onnx
+	$(BIN)/gruve recommend suggest 30music --history 287922,288110 -k 5
 
 test: setup
 	$(BIN)/python -m pytest

@@ -18,15 +18,15 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["load", "pretrained", "TrainOptions", "GruveError", "OptionError", "listen", "compose", "synth"]
+__all__ = ["load", "pretrained", "TrainOptions", "GruveError", "OptionError", "listen", "compose", "synth", "recommend"]
 
 _LAZY = {"TrainOptions": "gruve.training", "GruveError": "gruve.errors", "OptionError": "gruve.errors"}
-_CAPABILITIES = ("listen", "compose", "synth")
+_CAPABILITIES = ("listen", "compose", "synth", "recommend")
 
 
 def load(model):
     """A model from a bundle path, a run folder or the name of a shipped model (see `gruve.pretrained()`):
-    an AudioClassifier, MusicLM, PianoRollModel or WaveGRU, ready for inference."""
+    an AudioClassifier, MusicLM, PianoRollModel, WaveGRU or GRU4Rec, ready for inference."""
     from gruve.bundle import load as load_bundle
 
     return load_bundle(model)

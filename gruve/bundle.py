@@ -25,7 +25,8 @@ from gruve.files import atomic_path
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SUFFIX = ".safetensors"
 TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.compose.pianoroll.model:PianoRollModel",
-         "compose": "gruve.compose.lm.model:MusicLM", "synth": "gruve.synth.model:WaveGRU"}
+         "compose": "gruve.compose.lm.model:MusicLM", "synth": "gruve.synth.model:WaveGRU",
+         "recommend": "gruve.recommend.model:GRU4Rec"}
 
 
 # Config fields renamed since a bundle was written, per task: {old name: new name}. Applied on reading, so
@@ -35,6 +36,7 @@ RENAMED: dict[str, dict[str, str]] = {
     "pianoroll": {"model": "architecture", "hidden": "hidden_size", "layers": "num_layers"},
     "compose": {"hidden": "hidden_size", "layers": "num_layers"},
     "synth": {"sample_rate": "sr", "hidden": "hidden_size"},
+    "recommend": {},
 }
 
 

@@ -20,14 +20,16 @@ from gruve.cli_common import MODEL_HELP, err, out
 from gruve.compose.cli import app as compose
 from gruve.errors import GruveError, Interrupted, OptionError
 from gruve.listen.cli import app as listen
+from gruve.recommend.cli import app as recommend
 from gruve.synth.cli import app as synth
 
-app = typer.Typer(help="GRU models on sound: listen (classify audio), compose (generate music) and synth (generate "
-                       "audio sample by sample).",
+app = typer.Typer(help="GRU models on sound: listen (classify audio), compose (generate music), synth (generate "
+                       "audio sample by sample) and recommend (suggest the next tracks from listening sessions).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(listen, name="listen")
 app.add_typer(compose, name="compose")
 app.add_typer(synth, name="synth")
+app.add_typer(recommend, name="recommend")
 
 
 @app.command("export")

@@ -116,6 +116,7 @@ def spectra(curves: dict[str, dict[str, np.ndarray]], frequencies: np.ndarray, p
     _save(fig, path, dpi=110)
     return path
 
+
 def explanation(e, path: Path) -> Path:
     """Why a listen model labelled a file (`e`, a `gruve.listen.Explanation`), panels on one time axis in
     seconds: the log-mel input, each frame's evidence for the classes shown with the deciding frames shaded,
@@ -211,4 +212,22 @@ def explanation(e, path: Path) -> Path:
         ax.tick_params(labelbottom=row == rows[-1])
     axes[rows[-1]].set_xlabel("time (s)")
     _save(fig, path, dpi=100)
+    return path
+
+
+def ranking_curves(ks: list[int], hit_rates: dict[str, list[float]], mrrs: dict[str, list[float]], path: Path,
+                   title: str = "") -> Path:
+    """HitRate@K and MRR@K against K side by side, one line per recommender."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, curves, name in ((axes[0], hit_rates, "HitRate@K"), (axes[1], mrrs, "MRR@K")):
+        for label, values in curves.items():
+            ax.plot(ks, values, marker=".", label=label)
+        ax.set_xlabel("K")
+        ax.set_xticks(ks)
+        ax.set_title(name)
+        ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path, dpi=110)
     return path

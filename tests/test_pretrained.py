@@ -116,3 +116,13 @@ def test_the_compose_benchmark_runs_on_the_shipped_chorales():
     assert done.returncode == 0, done.stderr
     speed = re.search(r"\| ([\d,]+) tokens/s \| re-reading the prefix ([\d,]+) tokens/s", done.stdout)
     assert speed and int(speed[1].replace(",", "")) > int(speed[2].replace(",", ""))
+
+
+def test_shipped_30music_reaches_its_recorded_test_mrr_and_beats_sknn(datasets):
+    from gruve.recommend.training import evaluate_model
+
+    report = evaluate_model("30music", str(datasets / "30music" / "slice-3.tsv"), say=lambda *_: None)
+    results = report["results"]
+    recorded = gruve.load("30music").meta["metrics"]["test_mrr@20"]
+    assert results["gruve GRU4Rec"]["mrr@20"] == pytest.approx(recorded, abs=1e-6)
+    assert results["gruve GRU4Rec"]["mrr@20"] > max(results["sknn"]["mrr@20"], results["vsknn"]["mrr@20"])
