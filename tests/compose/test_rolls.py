@@ -147,3 +147,26 @@ def test_midi_that_lasts_for_hours_is_not_rendered(tmp_path):
     with pytest.raises(RenderError, match="minutes"):
         render(tmp_path / "long.mid", tmp_path / "long.wav")
     assert not (tmp_path / "long.wav").exists()
+
+
+def test_a_set_name_picks_its_own_file_from_a_folder_of_all_four(datasets, tmp_path):
+    for source in (datasets / "jsb" / "JSB_Chorales.mat", *sorted((datasets / "polyphonic").glob("*.mat"))):
+        (tmp_path / source.name).symlink_to(source)
+    said = []
+    jsb = rolls.load(f"jsb:{tmp_path}", say=said.append)
+    piano = rolls.load(f"pianomidi:{tmp_path}", say=said.append)
+    nottingham = rolls.load(f"Nottingham:{tmp_path}", say=said.append)
+    assert [len(s.splits["train"]) for s in (jsb, piano, nottingham)] == [229, 87, 694]
+    assert said[1] == f"Piano-midi.de from {tmp_path / 'Piano_midi.mat'}: 87/12/25 pieces (train/valid/test)"
+    with pytest.raises(DataError, match=r"holds 4 piano-roll files .* name the set, as nottingham:"):
+        rolls.load(str(tmp_path))
+
+
+def test_a_folder_of_several_sets_none_named_for_the_one_asked_is_refused(datasets, tmp_path):
+    for source in sorted((datasets / "polyphonic").glob("*.mat"))[:2]:
+        (tmp_path / source.name).symlink_to(source)
+    with pytest.raises(DataError, match="none is named for JSB Chorales; give the file itself"):
+        rolls.load(f"jsb:{tmp_path}")
+    (tmp_path / "MuseData.mat").unlink()
+    (tmp_path / "Nottingham.mat").rename(tmp_path / "my-copy.mat")  # a folder's only file is taken whatever its name
+    assert len(rolls.load(f"nottingham:{tmp_path}").splits["test"]) == 170

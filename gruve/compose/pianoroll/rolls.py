@@ -48,15 +48,26 @@ def load(spec: str, steps_per_quarter: int = 1, seed: int = 0, say: Callable[[st
     """DATASET as the CLI takes it: `jsb`, `nottingham`, `musedata` or `pianomidi` (downloaded once),
     `NAME:PATH` for a local copy, a published `.json` / `.pickle` / `.mat` file, or a folder of scores."""
     name, _, local = spec.partition(":")
+    if not local and Path(spec).is_dir() and Path(spec).name.lower() in BENCHMARK:
+        name, local = Path(spec).name, spec  # a folder named for its set, as ../datasets/jsb
     if name.lower() in BENCHMARK:
-        path = Path(local) if local else fetch(name.lower(), cache_dir)
-        return read_published(_published_file(path) if path.is_dir() else path, name.lower())
+        name = name.lower()
+        path = Path(local) if local else fetch(name, cache_dir)
+        path = _published_file(path, name) if path.is_dir() else path
+        sets = read_published(path, name)
+        counts = "/".join(str(len(sets.splits[split])) for split in SPLITS)
+        say(f"{BENCHMARK[name]} from {path}: {counts} pieces ({'/'.join(SPLITS)})")
+        return sets
     path = Path(spec)
     if path.is_file():
         return read_published(path, path.stem)
     if path.is_dir():
         published = _published_files(path)
         if published and not score_files(path):  # the cheap look at the top level first; a score walk only then
+            if len(published) > 1:
+                raise DataError(f"{path} holds {len(published)} piano-roll files "
+                                f"({', '.join(p.name for p in published)}); name the set, as nottingham:{path}, "
+                                "or give the file itself.")
             return read_published(published[0], path.name)
         return from_scores(path, steps_per_quarter, seed, say)
     known = ", ".join(BENCHMARK)
@@ -75,11 +86,23 @@ def _published_files(folder: Path) -> list[Path]:
     return [p for suffix in PUBLISHED_SUFFIXES for p in sorted(folder.glob(f"*{suffix}"))]
 
 
-def _published_file(folder: Path) -> Path:
+def _published_file(folder: Path, name: str) -> Path:
+    """The file of the benchmark set `name` in `folder`, known by its name in any of the common spellings
+    (`Piano_midi.mat`, `Piano-midi.de.pickle`, `JSB Chorales.json`), or the folder's only piano-roll file."""
     found = _published_files(folder)
     if not found:
         raise DataError(f"{folder} holds no piano-roll file ({', '.join(PUBLISHED_SUFFIXES)}).")
-    return found[0]
+    named = [p for p in found if _letters(p.stem).startswith(_letters(name))]
+    if named:
+        return named[0]  # one set in several formats: JSON first, as `_published_files` orders them
+    if len(found) == 1:
+        return found[0]
+    raise DataError(f"{folder} holds {len(found)} piano-roll files ({', '.join(p.name for p in found)}) and none "
+                    f"is named for {BENCHMARK[name]}; give the file itself, as {name}:{found[0]}.")
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
 
 
 def read_published(path: Path, name: str) -> RollSets:
