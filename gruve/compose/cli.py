@@ -26,10 +26,19 @@ ROLLS_HELP = ("A piano-roll set: jsb, nottingham, musedata or pianomidi (downloa
               "local copy, a published .json / .pickle / .mat file, or a folder of MIDI / MusicXML / ABC scores.")
 
 
+SPLIT_BY = typer.Option("file", help="How a folder of scores is split 80/10/10: by file, or by top-level folder, "
+                                    "so that the versions of one song (POP909's 001/versions/*.mid) stay on one "
+                                    "side; split by file, each piece's top-level folder is its 'folder' label.")
+EXCLUDE = typer.Option(None, "--exclude", help="Leave out the files of a folder corpus whose path in it matches this "
+                                               "glob, e.g. '*/versions/*'; may be given more than once.")
+
+
 @app.command("train")
 @trains("runs/compose", "100", patience=6, monitored="validation NLL")
 def compose_train(
     corpus: str = typer.Argument(..., help=CORPUS_HELP),
+    split_by: str = SPLIT_BY,
+    exclude: Optional[list[str]] = EXCLUDE,
     tokenizer: str = typer.Option("REMI", help="MidiTok tokenization: REMI, TSD, MIDILike or Structured."),
     hidden_size: int = typer.Option(256, "--hidden", help="GRU units per layer (also the token embedding size: the "
                                                           "output is tied)."),
@@ -58,7 +67,7 @@ def compose_train(
     perplexity on the valid and test pieces."""
     from gruve.compose.lm.training import LMOptions, train
 
-    options = LMOptions(corpus=corpus, tokenizer=tokenizer, hidden_size=hidden_size, num_layers=num_layers,
+    options = LMOptions(corpus=corpus, split_by=split_by, exclude=tuple(exclude or ()), tokenizer=tokenizer, hidden_size=hidden_size, num_layers=num_layers,
                         dropout=dropout, conditions=conditions or "", window=window, carry_state=carry_state,
                         lookback=lookback, batch_size=batch_size, lr=lr, transpose=transpose, tempo=tempo,
                         cache_dir=cache_dir)
@@ -115,6 +124,10 @@ def compose_evaluate(
     temperature: float = COMPOSE_TEMPERATURE,
     top_p: float = COMPOSE_TOP_P,
     seed: int = typer.Option(0, help="Seed of generation and of the pieces drawn for the baselines."),
+    split_by: Optional[str] = typer.Option(None, help="A folder reference's split, by file or folder, as given to "
+                                                      "train. Default: as the model was trained; by file."),
+    exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="Globs left out of a folder reference, as "
+                                                "given to train. Default: as the model was trained; none."),
     split_seed: Optional[int] = typer.Option(None, help="Seed of the reference's 80/10/10 split where it has no "
                                                         "official one (bach, a folder), as given to train. "
                                                         "Default: a model's own training seed, so it is measured "
@@ -132,7 +145,8 @@ def compose_evaluate(
     from gruve.compose.evaluation import EvaluateOptions, evaluate
 
     options = EvaluateOptions(reference=reference, split=split, n=n, bars=bars, temperature=temperature, top_p=top_p,
-                              seed=seed, split_seed=split_seed, cache_dir=cache_dir)
+                              seed=seed, split_seed=split_seed, split_by=split_by,
+                              exclude=tuple(exclude) if exclude else None, cache_dir=cache_dir)
     report = evaluate(source, options, out, say=err.print)
     if as_json:
         console.print_json(json.dumps(report))

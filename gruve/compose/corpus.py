@@ -3,12 +3,14 @@ and labels (`bach`, `groove`, `jsb`, `nottingham`).
 
 Every piece becomes a `symusic.Score`. A file that does not parse is reported and skipped; an empty or
 one-note piece is dropped and counted. The split is the corpus's own where it has one, else a seeded
-80/10/10 split by piece (never by window, so no piece is on both sides).
+80/10/10 split by piece (never by window, so no piece is on both sides), or by top-level folder, so that the
+versions of one song (POP909's `001/versions/*.mid`) stay on one side.
 """
 
 from __future__ import annotations
 
 import csv
+import fnmatch
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from gruve.files import atomic_path
 from gruve import progress
 
 KNOWN = ("bach", "groove", "jsb", "nottingham")
+SPLIT_BY = ("file", "folder")  # the unit a folder of scores is split by
 # Groove was played on a Roland TD-11, whose hi-hat edge strokes (22 closed, 26 open) lie outside General MIDI's
 # drum map and MidiTok's drum range (27-87), so a tokenizer would drop them: many of the training notes, the
 # time-keeping of many performances. They are played as the hi-hat they are (Gillick et al. 2019, table 2).
@@ -59,9 +62,11 @@ class ScoreCorpus:
         return sorted({p.labels[label] for p in self.pieces if label in p.labels})
 
 
-def load(spec: str, seed: int = 0, say: Callable[[str], None] = print, cache_dir: Path | None = None) -> ScoreCorpus:
+def load(spec: str, seed: int = 0, say: Callable[[str], None] = print, cache_dir: Path | None = None,
+         split_by: str = "file", exclude: tuple[str, ...] = ()) -> ScoreCorpus:
     """CORPUS as the CLI takes it: `bach` (music21's chorales), `groove[:PATH]`, `jsb[:PATH]`,
-    `nottingham[:PATH]` (downloaded without PATH), or a folder of MIDI / MusicXML / ABC / Humdrum files."""
+    `nottingham[:PATH]` (downloaded without PATH), or a folder of MIDI / MusicXML / ABC / Humdrum files,
+    less those whose path in it matches an `exclude` glob, split by file or by top-level folder (`split_by`)."""
     name, _, local = spec.partition(":")
     name = name.lower()
     if name == "bach":
@@ -71,7 +76,7 @@ def load(spec: str, seed: int = 0, say: Callable[[str], None] = print, cache_dir
     elif name in ("jsb", "nottingham"):
         corpus = _from_rolls(rolls.load(spec, say=say, cache_dir=cache_dir))
     elif Path(spec).is_dir():
-        corpus = _folder(Path(spec), seed)
+        corpus = _folder(Path(spec), seed, split_by, exclude, say)
     else:
         raise DataError(f"{spec} is neither a folder of scores nor a known corpus ({', '.join(KNOWN)}).")
     kept = [p for p in corpus.pieces if _notes(p.score) >= 2]
@@ -99,11 +104,25 @@ def _seeded_split(names: list[str], seed: int) -> dict[str, str]:
             for i, name in enumerate(order)}
 
 
-def _folder(root: Path, seed: int) -> ScoreCorpus:
-    files = score_files(root)
+def _folder(root: Path, seed: int, split_by: str, exclude: tuple[str, ...], say: Callable[[str], None]) -> ScoreCorpus:
+    """The scores under `root`. Split by file, a piece's top-level folder is its `folder` label (the classes of
+    a corpus sorted into folders); split by folder, the folder is the unit of the split and no label."""
+    found = score_files(root)
+    files = [f for f in found if not any(fnmatch.fnmatch(f.relative_to(root).as_posix(), g) for g in exclude)]
     if not files:
-        raise DataError(f"{root} holds no score files (MIDI, MusicXML, ABC, Humdrum).")
-    splits = _seeded_split([str(f.relative_to(root)) for f in files], seed)
+        excluded = f" once {', '.join(exclude)} are left out" if exclude else ""
+        raise DataError(f"{root} holds no score files (MIDI, MusicXML, ABC, Humdrum){excluded}.")
+
+    def unit(path: Path) -> str:
+        relative = path.relative_to(root)
+        return relative.parts[0] if split_by == "folder" and len(relative.parts) > 1 else str(relative)
+
+    units = {unit(f) for f in files}
+    folders = {f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1}
+    left_out = f" ({len(found) - len(files)} left out by --exclude)" if exclude else ""
+    say(f"{root}: {len(files)} score files{left_out} in {len(folders)} top-level folders; split by {split_by} "
+        f"({len(units)} units)")
+    splits = _seeded_split(sorted(units), seed)
     pieces, skipped = [], []
     for path in progress.track(files, "reading scores"):
         try:
@@ -112,8 +131,8 @@ def _folder(root: Path, seed: int) -> ScoreCorpus:
             skipped.append((str(path), str(error)))
             continue
         name = str(path.relative_to(root))
-        labels = {"folder": path.parent.relative_to(root).parts[0]} if path.parent != root else {}
-        pieces.append(Piece(name, score, splits[name], labels))
+        labels = {"folder": path.parent.relative_to(root).parts[0]} if path.parent != root and split_by == "file" else {}
+        pieces.append(Piece(name, score, splits[unit(path)], labels))
     return ScoreCorpus(root.name, pieces, skipped)
 
 

@@ -44,6 +44,8 @@ class EvaluateOptions:
     top_p: float = 0.95
     seed: int = 0  # of generation and of the pieces drawn for the baselines
     split_seed: int | None = None  # of the reference's 80/10/10 split (None: a model's training seed; 0 for a folder)
+    split_by: str | None = None  # a folder reference's split unit, file or folder (None: as the model trained; file)
+    exclude: tuple[str, ...] | None = None  # globs left out of a folder reference (None: as the model trained; none)
     cache_dir: Path | None = None
 
     def __post_init__(self):
@@ -54,6 +56,8 @@ class EvaluateOptions:
         check(0 < self.top_p <= 1, "top_p", f"{{top_p}} must be above 0 and at most 1 (got {self.top_p}).")
         check_at_least(self.seed, "seed", 0)
         check_at_least(self.split_seed, "split_seed", 0, optional=True)
+        check(self.split_by in (None, *corpora.SPLIT_BY), "split_by",
+              f"{{split_by}} must be one of {', '.join(corpora.SPLIT_BY)} (got {self.split_by!r}).")
 
 
 def evaluate(source: str | os.PathLike, options: EvaluateOptions, out: str | os.PathLike = "runs/evaluation",
@@ -69,10 +73,11 @@ def evaluate(source: str | os.PathLike, options: EvaluateOptions, out: str | os.
 
     path, out, split, seed = Path(source), Path(out), options.split, options.seed
     model = None if path.is_dir() and not (path / "model.safetensors").exists() else bundle.load(source, "compose")
-    split_seed = options.split_seed
-    if split_seed is None:
-        split_seed = model.meta["training"].get("seed", 0) if model is not None else 0
-    corpus = corpora.load(options.reference, split_seed, say, options.cache_dir)
+    trained = model.meta["training"] if model is not None else {}
+    split_seed = trained.get("seed", 0) if options.split_seed is None else options.split_seed
+    split_by = trained.get("options", {}).get("split_by", "file") if options.split_by is None else options.split_by
+    exclude = trained.get("options", {}).get("exclude", ()) if options.exclude is None else options.exclude
+    corpus = corpora.load(options.reference, split_seed, say, options.cache_dir, split_by, tuple(exclude))
     held_out = corpus.split(split)
     if len(held_out) < 2:
         raise DataError(f"{options.reference} has {len(held_out)} {split} pieces; at least two are needed to compare with.")
@@ -137,6 +142,9 @@ def _generate(model, corpus, held_out, n, bars, seed, sampling, report, say):
     kept = [i for i, score in enumerate(scores) if _notes(score) >= 2]
     if len(kept) < len(scores):
         say(f"{len(scores) - len(kept)} generated pieces had fewer than two notes and are not measured")
+    if not kept:
+        raise DataError(f"none of the {n} pieces the model generated has two notes, so there is nothing to measure; "
+                        "a model that has trained longer, or a lower --temperature, may do better.")
     report["generated"] = {"pieces": n, "measured": len(kept),
                            "bars": "as the held-out pieces" if bars is None else bars, "seed": seed, **sampling,
                            "tokens": int(sum(len(p) for p in pieces)),

@@ -33,6 +33,8 @@ class LMOptions:
     """What to train; every option has a default that trains a sound model on a small corpus."""
 
     corpus: str  # a folder of scores or a known corpus (`gruve.compose.corpus.load`)
+    split_by: str = "file"  # a folder's split unit: file, or top-level folder (one song's versions on one side)
+    exclude: tuple[str, ...] | str = ()  # globs of paths in a folder corpus to leave out, e.g. */versions/*
     tokenizer: str = "REMI"  # REMI, TSD, MIDILike or Structured
     hidden_size: int = 256  # GRU units per layer (also the token embedding size: the output is tied)
     num_layers: int = 2
@@ -53,6 +55,9 @@ class LMOptions:
         if isinstance(self.conditions, str):
             self.conditions = tuple(label.strip() for label in self.conditions.split(",") if label.strip())
         self.conditions = tuple(self.conditions)
+        self.exclude = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude)
+        check(self.split_by in corpora.SPLIT_BY, "split_by",
+              f"{{split_by}} must be one of {', '.join(corpora.SPLIT_BY)} (got {self.split_by!r}).")
         repeated = sorted({label for label in self.conditions if self.conditions.count(label) > 1})
         check(not repeated, "conditions", f"{{conditions}} names {', '.join(repeated)} more than once.")
         check(self.tokenizer in tokens.TOKENIZERS, "tokenizer",
@@ -279,7 +284,7 @@ def held_out_nll(model: MusicLM, data: Encoded, batch_size: int = 8) -> dict:
 @training.run_folder
 def train(options: LMOptions, run: TrainOptions, say: Callable[[str], None] = print) -> dict:
     """Train on `options.corpus`, write `run.out/model.safetensors`, and score it on the valid and test pieces."""
-    corpus = corpora.load(options.corpus, run.seed, say, options.cache_dir)
+    corpus = corpora.load(options.corpus, run.seed, say, options.cache_dir, options.split_by, options.exclude)
     transpose = 0 if corpus.drums else options.transpose  # drum pitches name instruments
     if TRANSPOSITION in options.conditions and not transpose:
         raise OptionError("conditions", f"{{conditions}} {TRANSPOSITION} needs pieces transposed in training: a "
