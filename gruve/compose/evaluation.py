@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from gruve.compose import corpus as corpora
+from gruve import progress
 from gruve.compose import metrics
 from gruve.compose.lm import tokens
 from gruve.compose.scores import read_score, score_files
@@ -130,10 +131,16 @@ def _generate(model, corpus, held_out, n, bars, seed, sampling, report, say):
     report["held_out"] = held_out_nll(model, data)
     wanted = _pairs(held_out, data.ids, labels, n, bars, model.tokenizer.vocab["Bar_None"], seed)
     # All at once, each piece with its pair's labels and length: as the paired piece, exactly its bars; with
-    # `bars`, as long as the model makes them, up to `bars`. At most 512 tokens a bar stops a runaway piece.
+    # `bars`, as long as the model makes them, up to `bars`. Twice its pair's tokens stops a runaway piece (a
+    # model that has not learnt bars would otherwise write pieces ten times the reference's, for minutes).
     options = GenerateOptions(n=n, bars=bars, seed=seed, may_end=bars is not None, **sampling)
-    pieces, _ = model.generate(options, [dict(values) for values, _ in wanted] if labels else None,
-                               [(length, 8 * length * 64) for _, length in wanted])
+    lengths = [(length, most) for _, length, most in wanted]
+    budget = sum(most for _, most in lengths)
+    say(f"generating {n} pieces to measure, each as long as a held-out piece (at most {budget:,} tokens in all)"
+        if bars is None else f"generating {n} pieces of up to {bars} bars (at most {budget:,} tokens in all)")
+    with progress.counting(budget, f"generating {n} pieces") as advance:
+        pieces, _ = model.generate(options, [dict(values) for values, _, _ in wanted] if labels else None,
+                                   lengths, advance)
     scores, validity = [], []
     for ids in pieces:
         score, valid = tokens.decode(model.tokenizer, ids, model.config.drums)
@@ -149,18 +156,18 @@ def _generate(model, corpus, held_out, n, bars, seed, sampling, report, say):
                            "bars": "as the held-out pieces" if bars is None else bars, "seed": seed, **sampling,
                            "tokens": int(sum(len(p) for p in pieces)),
                            "validity": round(float(np.mean(validity)), 4),
-                           **{f"{label}s": sorted({dict(values)[label] for values, _ in wanted}) for label in labels}}
+                           **{f"{label}s": sorted({dict(values)[label] for values, _, _ in wanted}) for label in labels}}
     return [scores[i] for i in kept], [f"sample-{i + 1}" for i in kept], model.tokenizer, model.config.drums
 
 
 def _pairs(held_out: list[corpora.Piece], ids: list[np.ndarray], labels: list[str], n: int, bars: int | None,
-           bar: int, seed: int) -> list[tuple[tuple[tuple[str, str], ...], int]]:
-    """For each of `n` pieces to generate, its values of `labels` (as (label, value) pairs) and its length in
-    bars, both from a held-out piece drawn at random (its length: the `bar` tokens of its `ids`), unless
-    `bars` sets every length."""
+           bar: int, seed: int) -> list[tuple[tuple[tuple[str, str], ...], int, int]]:
+    """For each of `n` pieces to generate, its values of `labels` (as (label, value) pairs), its length in
+    bars and its most tokens, all from a held-out piece drawn at random (its length: the `bar` tokens of its
+    `ids`, unless `bars` sets every length; its most tokens: twice its own)."""
     drawn = np.random.default_rng(seed).integers(0, len(held_out), n)
     return [(tuple((label, held_out[i].labels[label]) for label in labels),
-             max(int((ids[i] == bar).sum()), 1) if bars is None else bars) for i in drawn]
+             max(int((ids[i] == bar).sum()), 1) if bars is None else bars, max(2 * len(ids[i]), 64)) for i in drawn]
 
 
 def _read_folder(path: Path, say: Callable[[str], None]):

@@ -4,6 +4,7 @@ does, and export of its step."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -565,10 +566,13 @@ def test_evaluate_measures_a_model_and_a_midi_folder_against_held_out_pieces(tra
     from gruve.compose.metrics import FEATURES
 
     out = tmp_path / "eval"
-    code, stdout, _ = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder), "--split",
-                               "train", "--n", "4", "--bars", "4", "--out", str(out), "--json"], capsys)
+    code, stdout, err = run_cli(["compose", "evaluate", str(trained), "--reference", str(score_folder), "--split",
+                                 "train", "--n", "4", "--bars", "4", "--out", str(out), "--json"], capsys)
     assert code == 0
     report = json.loads(stdout)
+    budget = int(re.search(r"generating 4 pieces of up to 4 bars \(at most ([\d,]+) tokens in all\)", err)[1]
+                 .replace(",", ""))  # twice the paired training pieces' tokens: no runaway piece
+    assert report["generated"]["tokens"] <= budget < 2 * report["held_out"]["tokens"]
     assert set(report["metrics"]) == set(FEATURES)
     for row in report["metrics"].values():
         assert all(0.0 <= row[source]["oa"] <= 1.0 for source in ("model", "shuffled", "real"))
@@ -614,9 +618,11 @@ def test_evaluate_generates_pieces_as_long_as_held_out_pieces_with_their_labels(
     ids = [np.array([1, bar, 3, bar, 3]), np.array([1, *[bar, 3] * 5])]
     pairs = _pairs(held_out, ids, ["style"], 40, None, bar, seed=0)
     funk, rock = (("style", "funk"),), (("style", "rock"),)
-    assert set(pairs) == {(funk, 2), (rock, 5)}  # each piece's own bar count and label, both drawn
-    assert set(_pairs(held_out, ids, ["style"], 40, 3, bar, seed=0)) == {(funk, 3), (rock, 3)}
-    assert set(_pairs(held_out, ids, [], 40, None, bar, seed=0)) == {((), 2), ((), 5)}
+    assert set(pairs) == {(funk, 2, 64), (rock, 5, 64)}  # each piece's own bar count and label, both drawn
+    assert set(_pairs(held_out, ids, ["style"], 40, 3, bar, seed=0)) == {(funk, 3, 64), (rock, 3, 64)}
+    assert set(_pairs(held_out, ids, [], 40, None, bar, seed=0)) == {((), 2, 64), ((), 5, 64)}
+    long = [np.array([1, *[bar, 3, 3, 3] * 50])]  # 201 tokens: at most twice that generated, never a runaway
+    assert _pairs(held_out[:1], long, [], 1, None, bar, seed=0) == [((), 50, 402)]
     assert _pairs(held_out, ids, ["style"], 40, None, bar, seed=0) == pairs  # seeded
 
 

@@ -9,7 +9,7 @@ Sampling (`gruve.compose.lm.sampler`) steps with a carried state through the fus
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -96,7 +96,8 @@ class MusicLM(nn.Module):
 
     @torch.inference_mode()
     def generate(self, options: GenerateOptions, conditions: list[dict[str, str]] | None = None,
-                 lengths: list[tuple[int, int]] | None = None) -> tuple[list[np.ndarray], list[dict[str, str]]]:
+                 lengths: list[tuple[int, int]] | None = None, advance: Callable[[int], None] = lambda tokens: None
+                 ) -> tuple[list[np.ndarray], list[dict[str, str]]]:
         """`options.n` token sequences (each starting with the primer, if any), sampled at once, and the
         label values each was conditioned on. Every piece has the labels `options` gives (a label left out
         drawn at random) and its bars and tokens, unless `conditions` and `lengths` ((bars, most tokens) per
@@ -107,7 +108,7 @@ class MusicLM(nn.Module):
         self.eval()
         if conditions is None:
             conditions = options.draw_conditions(self, np.random.default_rng(options.seed))
-        return Sampler(self).run(options, conditions, lengths), conditions
+        return Sampler(self).run(options, conditions, lengths, advance), conditions
 
     def onnx_graphs(self) -> list:
         """What `gruve export` writes: one step (see `gruve.compose.lm.onnx`)."""

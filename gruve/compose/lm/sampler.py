@@ -10,7 +10,7 @@ so a new rule is a new class and not another branch of the loop.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -137,11 +137,13 @@ class Sampler:
         return out[-1] @ self.output + self.bias
 
     def run(self, options: GenerateOptions, conditions: list[dict[str, str]],
-            lengths: list[tuple[int, int]] | None = None) -> list[np.ndarray]:
+            lengths: list[tuple[int, int]] | None = None,
+            advance: Callable[[int], None] = lambda tokens: None) -> list[np.ndarray]:
         """One piece per entry of `conditions` (its label values), each starting with `options`' primer:
         the token ids after BOS, without EOS. Each piece has `options.bars` bars (a Bar token past them ends
         it; it may end sooner only with `options.may_end`) and at most `options.tokens` tokens, unless
-        `lengths` gives each its own (bars, most tokens). Seeded by `options.seed`."""
+        `lengths` gives each its own (bars, most tokens). Seeded by `options.seed`. `advance` is told how
+        many tokens each step added (for a progress bar)."""
         rng = np.random.default_rng(options.seed)
         model, n = self.model, len(conditions)
         eos, bar = model.special("EOS"), model.tokenizer.vocab.get("Bar_None")
@@ -173,10 +175,10 @@ class Sampler:
                 rule.apply(logits, going)
             chosen = sample(logits, options.temperature, options.top_k, options.top_p, rng)
             lookback = np.zeros_like(chosen) if trackers else None
-            keep = np.ones(going.size, dtype=bool)
+            keep, ended = np.ones(going.size, dtype=bool), 0
             for row, (i, token) in enumerate(zip(going, chosen.tolist())):
                 if bars.ends(i, token):
-                    keep[row] = False
+                    keep[row], ended = False, ended + 1
                     continue
                 pieces[i].append(token)
                 for rule in rules:
@@ -184,6 +186,7 @@ class Sampler:
                 if trackers:
                     lookback[row] = trackers[i].feed(token)
                 keep[row] = len(pieces[i]) < most[i]
+            advance(going.size - ended)  # the tokens this step added
             if not keep.all():
                 going, chosen, h = going[keep], chosen[keep], np.ascontiguousarray(h[:, keep])
                 condition = None if condition is None else condition[keep]
