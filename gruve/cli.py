@@ -24,7 +24,8 @@ from gruve.recommend.cli import app as recommend
 from gruve.synth.cli import app as synth
 
 app = typer.Typer(help="GRU models on sound: listen (classify audio), compose (generate music), synth (generate "
-                       "audio sample by sample) and recommend (suggest the next tracks from listening sessions).",
+                       "audio sample by sample), recommend (suggest the next tracks from listening sessions) and "
+                       "serve (all of them over HTTP and in a web page).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(listen, name="listen")
 app.add_typer(compose, name="compose")
@@ -50,6 +51,44 @@ def export_model(
     for target, difference in export(bundle.load(model), path):
         out.print(f"wrote {target} (onnxruntime matches torch to {difference:.1e})", highlight=False, soft_wrap=True)
 
+
+
+@app.command("serve")
+def serve(
+    model: list[str] = typer.Option([], "--model", "-m", help="A model to serve (repeat for more): " + MODEL_HELP
+                                    + " Default: every shipped model."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; any other than this machine's needs --token."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Server processes, each with every model loaded."),
+    token: str = typer.Option(None, envvar="GRUVE_TOKEN", help="A secret every request must carry (header "
+                              "'Authorization: Bearer TOKEN', or ?token=TOKEN in the address)."),
+    threads: int = typer.Option(1, help="Torch threads per model call; a classification and a generation run at "
+                                        "once, each with this many."),
+    upload_mb: float = typer.Option(20.0, help="Largest request body in MB; a larger one gets 413 before it is read."),
+    audio_seconds: float = typer.Option(600.0, help="Longest recording /listen labels, in seconds."),
+    pieces: int = typer.Option(4, help="Most pieces or sounds one generation makes."),
+    bars: int = typer.Option(32, help="Most bars of a generated piece (token models)."),
+    tokens: int = typer.Option(4096, help="Most tokens of a generated piece (token models)."),
+    steps: int = typer.Option(512, help="Most time steps of a generated piece (piano-roll models)."),
+    sound_seconds: float = typer.Option(4.0, help="Longest generated sound (synth), in seconds."),
+    in_flight: int = typer.Option(64, help="Requests answered at once; more get 503 with Retry-After."),
+    timeout: float = typer.Option(120.0, help="Seconds a request may take before it gets 504."),
+    keep_files: float = typer.Option(3600.0, help="Seconds generated files stay downloadable."),
+):
+    """Serve models over HTTP and in a web page: open http://HOST:PORT/ in a browser, or call the API
+    (its documentation at /docs). Upload a file to label it, stream a microphone, generate music and sounds,
+    ask for suggestions; every model is loaded once, at the start."""
+    from gruve.serve import Limits, ServeOptions
+    from gruve.serve import serve as run_server
+
+    limits = Limits(upload_mb=upload_mb, audio_seconds=audio_seconds, pieces=pieces, bars=bars, tokens=tokens,
+                    steps=steps, sound_seconds=sound_seconds, in_flight=in_flight, timeout=timeout,
+                    keep_files=keep_files)
+    options = ServeOptions(models=model, host=host, port=port, workers=workers, token=token, threads=threads,
+                           limits=limits)
+    err.print(f"loading {', '.join(model) if model else 'every shipped model'}; then open http://{host}:{port}/",
+              highlight=False)
+    run_server(options)
 
 
 @app.command("models")
