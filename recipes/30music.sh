@@ -14,7 +14,7 @@ data=${1:-${GRUVE_DATASETS:-../shared/datasets}}/30music
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 for slice in 0 1 2 3; do
   start=$SECONDS
-  .venv/bin/gruve recommend train "$data/slice-$slice.tsv" --format 30music --artists --threads 1 --seed 0 \
+  .venv/bin/gruve recommend train "$data/slice-$slice.tsv" --format 30music --threads 1 --seed 0 \
     --out runs/30music-$slice --overwrite
   echo "slice $slice: trained in $((SECONDS - start)) s"
   .venv/bin/gruve recommend evaluate runs/30music-$slice "$data/slice-$slice.tsv" --out runs/30music-$slice/evaluation

@@ -28,7 +28,7 @@ EVENTS_HELP = ("A file of listening events: a 30Music session TSV (UserId Sessio
 
 
 @app.command("train")
-@trains("runs/recommend", "20 on the training sessions, stopping early on the validation tail, then as many as were best on training and validation together; 10 without a validation tail", patience=5, monitored="validation MRR@20")
+@trains("runs/recommend", "30 on the training sessions, stopping early on the validation tail, then as many as were best on training and validation together; 10 without a validation tail", patience=5, monitored="validation MRR@20")
 def recommend_train(
     data: str = typer.Argument(..., help=EVENTS_HELP),
     format: str = typer.Option("csv", "--format", help="30music, lastfm or csv (columns named by the options below)."),
@@ -50,16 +50,16 @@ def recommend_train(
     embedding: int = typer.Option(0, help="Input embedding width (0: the hidden size)."),
     tied: bool = typer.Option(True, help="Share the input and output item embeddings (as GRU4Rec's authors "
                                          "recommend); --no-tied learns a separate input embedding."),
-    dropout: float = typer.Option(0.0, help="Dropout on the GRU's output."),
-    embedding_dropout: float = typer.Option(0.3, help="Dropout on the input embedding."),
+    dropout: float = typer.Option(0.5, help="Dropout on the GRU's output."),
+    embedding_dropout: float = typer.Option(0.5, help="Dropout on the input embedding."),
     loss: str = typer.Option("ce", help="ce: cross-entropy over sampled negatives with the logQ correction; "
                                         "bpr-max: BPR-max with its score regulariser."),
     n_sample: int = typer.Option(2048, help="Negatives drawn per mini-batch, shared by its rows."),
     sample_alpha: float = typer.Option(0.5, help="Negatives are drawn by popularity to this power (0: uniform)."),
     logq: float = typer.Option(1.0, help="ce: weight of the logQ correction (0: none)."),
     bpreg: float = typer.Option(1.0, help="bpr-max: weight of the score regulariser."),
-    artists: bool = typer.Option(False, "--artists", help="Add an artist embedding to each item's (data that "
-                                                          "names artists)."),
+    artists: bool = typer.Option(True, help="Add an artist embedding to each item's, where the data names "
+                                            "artists (--no-artists: items alone)."),
     lr: float = typer.Option(0.1, help="Adagrad's learning rate."),
     batch_size: int = typer.Option(32, help="Sessions side by side in a mini-batch."),
     trials: int = typer.Option(0, help="Tune the main hyper-parameters with this many Optuna trials on the "

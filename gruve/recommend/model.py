@@ -34,8 +34,8 @@ class RecommenderConfig:
     num_layers: int = 1
     embedding: int = 0  # input embedding width; 0: the hidden size (with `tied`, the output embedding itself)
     tied: bool = True  # the input embedding is the output embedding (GRU4Rec's "constrained embedding")
-    dropout: float = 0.0  # on each GRU layer's output
-    embedding_dropout: float = 0.3  # on the input embedding
+    dropout: float = 0.5  # on each GRU layer's output
+    embedding_dropout: float = 0.5  # on the input embedding
     loss: str = "ce"  # "ce": softmax cross-entropy over sampled negatives; "bpr-max": BPR-max with its regulariser
     n_sample: int = 2048  # negatives drawn per mini-batch (shared by its rows), besides the batch's own targets
     sample_alpha: float = 0.5  # negatives are drawn by popularity ** sample_alpha (0: uniform, 1: as popular)

@@ -56,14 +56,14 @@ class RecommendOptions:
     num_layers: int = 1
     embedding: int = 0  # input embedding width (0: the hidden size; tied to the output embedding with `tied`)
     tied: bool = True
-    dropout: float = 0.0
-    embedding_dropout: float = 0.3
+    dropout: float = 0.5
+    embedding_dropout: float = 0.5
     loss: str = "ce"  # one of LOSSES
     n_sample: int = 2048
     sample_alpha: float = 0.5
     logq: float = 1.0
     bpreg: float = 1.0
-    artists: bool = False  # add an artist embedding to each item's (where the data names artists)
+    artists: bool = True  # add an artist embedding to each item's (where the data names artists)
     lr: float = 0.1  # Adagrad's learning rate
     batch_size: int = 32  # sessions side by side in a mini-batch
     trials: int = 0  # Optuna trials tuning the main hyper-parameters by validation MRR@20 (0: the options as given)
@@ -330,7 +330,7 @@ def train(options: RecommendOptions, run: TrainOptions, say=print) -> dict:
     return {"model": str(path), **metrics}
 
 
-MAX_EPOCHS = 20  # the most epochs of a part that stops early on the validation tail, unless --epochs says
+MAX_EPOCHS = 30  # the most epochs of a part that stops early on the validation tail, unless --epochs says
 EPOCHS = 10  # epochs where nothing says how many: no validation tail and no --epochs (GRU4Rec's own default)
 
 

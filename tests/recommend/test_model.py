@@ -178,7 +178,8 @@ def one_thread():
 
 def test_a_tiny_training_learns_a_deterministic_next_item(tmp_path, one_thread):
     split = cycle_split()
-    options = RecommendOptions(data="made-up", hidden_size=16, n_sample=8, embedding_dropout=0.0, lr=0.2, batch_size=8)
+    options = RecommendOptions(data="made-up", hidden_size=16, n_sample=8, dropout=0.0, embedding_dropout=0.0, lr=0.2,
+                               batch_size=8)
     run = TrainOptions(out=tmp_path / "run", max_epochs=6, patience=0, threads=1, progress=False)
     model, metrics = fit_model(options, run, split.train, split.valid, split.catalogue, say=lambda _: None)
     hits = [np.argmax(model.next_scores(split.test.session(s)), 1) == split.test.session(s)[1:]
