@@ -11,17 +11,22 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
 setup: system $(STAMP)
 
-# FluidSynth and a General MIDI soundfont turn generated MIDI into WAV. Without them compose still writes
-# MIDI and says so, so a failed install here is a note, not an error.
+# FluidSynth and a General MIDI soundfont turn generated MIDI into WAV; Chromium runs the web page's tests
+# (Playwright drives it, and never downloads a browser). Without FluidSynth compose still writes MIDI and says
+# so, and without Chromium the page's tests are skipped, so a failed install here is a note, not an error.
 system:
-	@if command -v fluidsynth >/dev/null 2>&1 && ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1; then :; \
+	@missing=""; \
+	command -v fluidsynth >/dev/null 2>&1 && ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1 \
+		|| missing="fluidsynth fluid-soundfont-gm"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		($$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends fluidsynth fluid-soundfont-gm) \
-		|| echo "note: FluidSynth could not be installed; compose writes MIDI but no WAV"; \
+			--no-install-recommends $$missing) \
+		|| echo "note: $$missing could not be installed: compose writes MIDI but no WAV without FluidSynth, and the page's browser tests need Chromium"; \
 	else \
-		echo "note: install FluidSynth and a General MIDI soundfont (e.g. brew install fluid-synth) to hear compose's music"; \
+		echo "note: install FluidSynth, a General MIDI soundfont and Chromium (e.g. brew install fluid-synth chromium) to hear compose's music and run the page's tests"; \
 	fi
 
 $(STAMP): pyproject.toml

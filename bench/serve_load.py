@@ -55,7 +55,7 @@ def launch(models: list[str], *options: str, start_seconds: float = 120):
             if process.poll() is not None:
                 raise RuntimeError(f"gruve serve ended with code {process.returncode}: {process.stderr.read()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/models", timeout=1).status_code == 200:
+                if httpx.get(url + "/models", timeout=1).status_code in (200, 401):  # up (401: it wants its token)
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gruve serve did not answer within {start_seconds:g} s")
@@ -156,29 +156,24 @@ def refuse_upload(url: str, model: str, megabytes: int, with_length: bool) -> tu
     head = (f"POST /listen/{model} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\n"
             + (f"Content-Length: {megabytes * MB}\r\n" if with_length else "Transfer-Encoding: chunked\r\n")
             + "\r\n").encode()
-    chunk = b"\0" * MB
+    chunk = b"\0" * MB if with_length else b"%x\r\n" % MB + b"\0" * MB + b"\r\n"
     started = time.perf_counter()
     with socket.create_connection((host, int(port))) as connection:
         connection.sendall(head)
-        connection.settimeout(0.001)
-        answer = b""
-        for _ in range(megabytes):
-            try:
-                connection.sendall(chunk if with_length else b"%x\r\n" % len(chunk) + chunk + b"\r\n")
-            except (BrokenPipeError, ConnectionResetError, socket.timeout):
-                break
-            with contextlib.suppress(socket.timeout, BlockingIOError):
-                answer += connection.recv(65536)
-            if answer:
-                break
-        connection.settimeout(10)
-        with contextlib.suppress(ConnectionResetError):
-            while b"\r\n" not in answer:
-                more = connection.recv(65536)
-                if not more:
-                    break
-                answer += more
-    seconds = time.perf_counter() - started
+
+        def send_body():  # until all is sent, or the server has answered and closed the connection
+            with contextlib.suppress(OSError):
+                for _ in range(megabytes):
+                    connection.sendall(chunk)
+
+        sender = threading.Thread(target=send_body, daemon=True)
+        sender.start()
+        connection.settimeout(30)
+        answer = connection.recv(65536)
+        seconds = time.perf_counter() - started
+        with contextlib.suppress(OSError):  # the server may have closed it already
+            connection.shutdown(socket.SHUT_RDWR)
+    sender.join(30)
     status = int(answer.split(b" ")[1]) if answer.startswith(b"HTTP/1.1 ") else 0
     return seconds, status
 

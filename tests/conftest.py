@@ -115,3 +115,14 @@ def chorale(rng, steps: int) -> list[list[int]]:
         scale = [0, 2, 4, 5, 7, 9, 11]
         piece.append(sorted({48 + scale[root], 60 + scale[(root + 2) % 7], 64 + scale[(root + 4) % 7], 72 + scale[root]}))
     return piece
+
+
+@pytest.fixture(scope="session")
+def server():
+    """A real `gruve serve` of a classifier and a composer in its own process (bench/serve_load.py's launcher),
+    with default limits: its URL and process."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import serve_load
+
+    with serve_load.launch(["fsdd-digits", "bach-chorales"]) as running:
+        yield running

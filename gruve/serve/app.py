@@ -209,10 +209,10 @@ def create_app(models: dict[str, Loaded], limits: Limits | None = None, token: s
         classifier = model_for(model, ("listen",), "/listen").model
         if not 1 <= k <= len(classifier.labels):
             raise Refused(f"k must be between 1 and {len(classifier.labels)}, the model's labels.", 422)
-        name, body = await _upload(request)
-        job, folder = files.new_folder()
+        _, folder = files.new_folder()
         try:
-            return await run(listening, _label, classifier, folder, name, body, k, sr, limits.audio_seconds)
+            name, path = await _upload(request, folder)
+            return await run(listening, _label, classifier, path, name, k, sr, limits.audio_seconds)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -250,18 +250,19 @@ def create_app(models: dict[str, Loaded], limits: Limits | None = None, token: s
             await socket.send_json({"error": str(error)})
             await socket.close(code=1003)
 
-    @app.post("/compose/{model}", summary="Generate music: MIDI, WAV and a piano-roll PNG, by id")
+    @app.post("/compose/{model}",
+              summary="Generate music (one piece unless 'n' says): MIDI, WAV and a piano-roll PNG, by id")
     async def compose(model: str, request: Request):
         found = model_for(model, ("compose", "pianoroll"), "/compose")
-        options = _compose_options(found, await _json(request), limits)
+        options = _compose_options(found, _one_by_default(await _json(request)), limits)
         return await run(generating, _generate, found, options, files)
 
-    @app.post("/synth/{model}", summary="Generate sounds: WAV files and a picture of them, by id")
+    @app.post("/synth/{model}", summary="Generate sounds (one unless 'n' says): WAV files and a picture of them")
     async def synth(model: str, request: Request):
         from gruve import synth
 
         found = model_for(model, ("synth",), "/synth")
-        options = options_from(synth.GenerateOptions, await _json(request),
+        options = options_from(synth.GenerateOptions, _one_by_default(await _json(request)),
                                ("label", "n", "seconds", "temperature", "seed"), "/synth")
         _at_most(options.n, limits.pieces, "n", "--pieces")
         _at_most(options.seconds or 1.0, limits.sound_seconds, "seconds", "--sound-seconds")
@@ -271,7 +272,7 @@ def create_app(models: dict[str, Loaded], limits: Limits | None = None, token: s
     async def recommend(model: str, request: Request):
         found = model_for(model, ("recommend",), "/recommend")
         given = await _json(request)
-        history, k = given.get("history"), given.get("k", 10) if isinstance(given, dict) else None
+        history, k = (given.get("history"), given.get("k", 10)) if isinstance(given, dict) else (None, None)
         if not isinstance(history, list) or not all(isinstance(i, str) for i in history) or not history:
             raise Refused("/recommend needs {\"history\": [item ids or \"artist - track\" names, oldest first]}.", 422)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
@@ -299,11 +300,12 @@ def _sentence(text: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
-async def _upload(request) -> tuple[str, bytes]:
-    """The uploaded file's name and bytes: multipart's field 'file', else the body itself."""
+async def _upload(request, folder: Path) -> tuple[str, Path]:
+    """Write the uploaded file (multipart's field 'file', else the body itself) into `folder` as it arrives, so
+    an upload never sits in memory whole; its name as the client gave it, and where it now is."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         try:
-            form = await request.form(max_files=1, max_fields=4)
+            form = await request.form(max_files=1, max_fields=4)  # spooled to disk past 1 MB
         except BodyTooLarge:
             raise
         except Exception as error:  # starlette's multipart parser raises its own error types
@@ -311,8 +313,23 @@ async def _upload(request) -> tuple[str, bytes]:
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise Refused("send the audio as the multipart field 'file', or as the request body.", 400)
-        return os.path.basename(upload.filename or "upload"), await upload.read()
-    return request.headers.get("x-filename", "upload"), await request.body()
+        name = os.path.basename(upload.filename or "upload")
+        with open(path := folder / _safe_name(name), "wb") as file:
+            while chunk := await upload.read(1 << 20):
+                file.write(chunk)
+        return name, path
+    name = os.path.basename(request.headers.get("x-filename", "upload"))
+    with open(path := folder / _safe_name(name), "wb") as file:
+        async for chunk in request.stream():
+            file.write(chunk)
+    return name, path
+
+
+def _safe_name(name: str) -> str:
+    """The server's own name for an upload: 'upload', with the client's suffix where it is a plain one (the
+    decoders go by it)."""
+    suffix = Path(name).suffix.lower()
+    return "upload" + (suffix if suffix[1:].isascii() and suffix[1:].isalnum() else "")
 
 
 async def _json(request) -> dict:
@@ -323,31 +340,34 @@ async def _json(request) -> dict:
         raise Refused("the request body is not JSON: send the options as a JSON object.", 400) from None
 
 
+def _one_by_default(given):
+    """A generation makes one piece or sound unless the request says how many (`n`)."""
+    return {"n": 1, **given} if isinstance(given, dict) else given
+
+
 def _at_most(value, limit, option: str, flag: str) -> None:
     if value is not None and value > limit:
         raise Refused(f"{option!r} is {value:g}, more than this server's limit of {limit:g} ({flag}).", 422)
 
 
-def _label(classifier, folder: Path, name: str, body: bytes, k: int, sr: int | None, max_seconds: float) -> dict:
-    """`gruve listen predict --json`'s answer for one uploaded file (the bytes of an audio file, or float32 PCM
-    at `sr`), written to `folder` under a name of the server's choosing, reported under the client's `name`."""
+def _label(classifier, path: Path, name: str, k: int, sr: int | None, max_seconds: float) -> dict:
+    """`gruve listen predict --json`'s answer for one uploaded file at `path` (an audio file, or float32 PCM at
+    `sr`), reported under the client's `name`."""
     import soundfile as sf
 
     from gruve import listen
 
-    if not body:
+    if path.stat().st_size == 0:
         raise Refused(f"{name} is empty: send an audio file.", 400)
-    path = folder / ("audio" + (Path(name).suffix.lower() if Path(name).suffix.isascii() else ""))
     if sr is not None:
-        if not 1000 <= sr <= 384_000 or len(body) % 4:
+        if not 1000 <= sr <= 384_000 or path.stat().st_size % 4:
             raise Refused("PCM must be float32 samples (a multiple of 4 bytes) at a rate ?sr= from 1000 to 384000.")
-        y = np.frombuffer(body, "<f4")
-        seconds = len(y) / sr
+        seconds = path.stat().st_size / 4 / sr
         if seconds <= max_seconds:
-            path = path.with_suffix(".wav")
+            y = np.fromfile(path, "<f4")
+            path = path.with_name("pcm.wav")
             sf.write(path, y, sr, subtype="FLOAT")
     else:
-        path.write_bytes(body)
         try:
             seconds = sf.info(str(path)).duration
         except Exception:  # not a format soundfile reads; the decoders behind `predict` will say what it is

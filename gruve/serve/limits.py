@@ -105,7 +105,8 @@ class Guard:
 
     def _too_large(self, length: str | None) -> str:
         size = f" of {int(length) / MB:,.1f} MB" if length and length.isdigit() else ""
-        return f"the request body{size} is larger than this server's limit of {self.limits.upload_mb:g} MB (--upload-mb)."
+        return (f"the request body{size} is larger than this server's limit of {self.limits.upload_mb:g} MB "
+                "(--upload-mb).")
 
 
 def _header(scope, name: bytes) -> str | None:
