@@ -366,14 +366,43 @@ class Stopwatch(Callback):
 
 
 class EpochLines(Callback):
-    """Where there is no terminal for a progress bar (a log file, CI), one line per epoch instead (from rank
-    zero only)."""
+    """Where there is no terminal for a progress bar (a log file, CI), one line per epoch instead, with the
+    seconds it took, and early in the first epoch its length and an estimate of its time, so a run of hours
+    says so in its first minute (from rank zero only)."""
+
+    ESTIMATE_AFTER = 20  # steps of the first epoch timed before its time is estimated
+
+    def __init__(self):
+        self.started, self.estimated = 0.0, False
+
+    def on_train_epoch_start(self, trainer, module):
+        self.started = time.time()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        steps = trainer.num_training_batches
+        if self.estimated or batch_idx + 1 < self.ESTIMATE_AFTER or not trainer.is_global_zero:
+            return
+        self.estimated = True
+        if steps != float("inf") and steps > 2 * self.ESTIMATE_AFTER:
+            took = time.time() - self.started
+            print(f"{steps:,} steps an epoch; the first {batch_idx + 1} took {took:.1f} s: about "
+                  f"{_duration(took / (batch_idx + 1) * steps)} an epoch", file=sys.stderr, flush=True)
 
     def on_train_epoch_end(self, trainer, module):
         if not trainer.is_global_zero:
             return
         metrics = " ".join(f"{k} {float(v):.4f}" for k, v in sorted(trainer.callback_metrics.items()))
-        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {metrics}", file=sys.stderr, flush=True)
+        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} ({_duration(time.time() - self.started)}): "
+              f"{metrics}", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    """`42 s`, `3 min 5 s` or `2 h 10 min`."""
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
 class KeepEarlierMetrics(Callback):

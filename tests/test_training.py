@@ -3,6 +3,7 @@ folder that is never replaced unasked, held by one training at a time, and kept 
 
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -265,3 +266,32 @@ def test_a_training_runs_on_the_threads_it_says(tone_folder, tmp_path, capsys):
         torch.set_num_threads(before)
     code, _, err = _train(tone_folder, tmp_path / "x", capsys, "--threads", "0")
     assert code == 1 and "--threads must be at least 1 (got 0)." in err
+
+
+def test_a_log_without_a_terminal_says_the_epoch_length_an_estimate_and_each_epochs_time(tmp_path, capsys):
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gruve.training import TrainOptions, build_trainer
+
+    class Line(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, _):
+            loss = torch.nn.functional.mse_loss(self.linear(batch[0]), batch[1])
+            self.log("train_loss", loss, on_step=False, on_epoch=True)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    loader = DataLoader(TensorDataset(torch.randn(100, 4), torch.randn(100, 1)), batch_size=1)
+    trainer = build_trainer(TrainOptions(out=tmp_path, max_epochs=2, progress=False), monitor=None)
+    trainer.fit(Line(), loader)
+    err = capsys.readouterr().err
+    assert re.search(r"^100 steps an epoch; the first 20 took \d+\.\d s: about \d+(\.\d)? s an epoch$", err, re.M), err
+    assert len(re.findall(r"^epoch [12]/2 \(\d+(\.\d)? s\): train_loss \d\.\d{4}$", err, re.M)) == 2, err
+    assert err.count("steps an epoch") == 1
