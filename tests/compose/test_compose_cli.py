@@ -50,8 +50,10 @@ def test_training_writes_a_model_whose_scores_beat_chance(trained):
 
 
 def test_evaluate_prints_nll_and_frame_accuracy_per_split(trained, chorales, capsys):
-    code, out, _ = run_cli(["compose", "pianoroll", "evaluate", str(trained), str(chorales), "--json"], capsys)
+    code, out, err = run_cli(["compose", "pianoroll", "evaluate", str(trained), str(chorales), "--json"], capsys)
     assert code == 0
+    steps = sum(len(piece) for pieces in json.loads(chorales.read_text()).values() for piece in pieces)
+    assert f"scoring on train, valid, test: {steps:,} steps" in err  # said before the minutes it can take
     scores = json.loads(out)
     assert set(scores) == {"train", "valid", "test"}
     from gruve import bundle

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from gruve.compose.pianoroll.model import PianoRollModel
 
 
-def score(model: PianoRollModel, pieces: list[torch.Tensor], batch_size: int = 32) -> dict:
+def score(model: PianoRollModel, pieces: list[torch.Tensor], batch_size: int = 32,
+          advance: Callable[[int], None] = lambda steps: None) -> dict:
     """NLL per time step (summed over the notes, averaged over all frames pooled) and frame accuracy
-    (Bay et al. 2009: TP / (TP + FP + FN), counted over all frames pooled)."""
+    (Bay et al. 2009: TP / (TP + FP + FN), counted over all frames pooled); `advance` is told the steps of
+    each batch scored."""
     model.eval()
     nll, frames, tp, fp, fn = 0.0, 0, 0.0, 0.0, 0.0
     with torch.no_grad():
@@ -22,6 +26,7 @@ def score(model: PianoRollModel, pieces: list[torch.Tensor], batch_size: int = 3
             tp += (guess * truth).sum().item()
             fp += (guess * (1 - truth)).sum().item()
             fn += ((1 - guess) * truth).sum().item()
+            advance(sum(len(p) for p in pieces[start : start + batch_size]))
     return {"nll": nll / frames, "accuracy": tp / max(tp + fp + fn, 1.0), "frames": frames}
 
 
@@ -41,5 +46,11 @@ def evaluate(model: PianoRollModel | str, sets, cache_dir=None, say=print) -> di
         model = bundle.load(model, task="pianoroll")
     if not isinstance(sets, rolls.RollSets):
         sets = rolls.load(str(sets), model.config.steps_per_quarter, say=say, cache_dir=cache_dir)
-    return {split: score(model, [torch.from_numpy(p) for p in pieces])
-            for split, pieces in sets.splits.items() if pieces}
+    from gruve.progress import counting
+
+    splits = {split: pieces for split, pieces in sets.splits.items() if pieces}
+    total = sum(len(p) for pieces in splits.values() for p in pieces)
+    say(f"scoring on {', '.join(splits)}: {total:,} steps")
+    with counting(total, "scoring") as advance:
+        return {split: score(model, [torch.from_numpy(p) for p in pieces], advance=advance)
+                for split, pieces in splits.items()}

@@ -127,7 +127,7 @@ def train(options: PianoRollOptions, run: TrainOptions, say: Callable[[str], Non
     valid = DataLoader(Pieces(sets.splits["valid"]), 32, collate_fn=pad)
     run = replace(run, max_epochs=run.max_epochs or 200)
     metrics = training.fit(task, run, loader, valid, gradient_clip=1.0)  # clip: RNN blow-ups
-    for split, result in evaluate(model, sets).items():
+    for split, result in evaluate(model, sets, say=say).items():
         metrics.update({f"{split}_nll": result["nll"], f"{split}_accuracy": result["accuracy"]})
     meta = {"task": "pianoroll", "config": asdict(config), "metrics": metrics}
     path = training.save_model(run, model, meta, options.data, options, corpus=sets.name)
