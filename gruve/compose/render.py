@@ -9,6 +9,13 @@ from gruve import files
 from gruve.fluidsynth import RenderError, render_all
 
 
+def midi_seconds(path: Path) -> float:
+    """How long a MIDI file plays, in seconds, at its own tempi."""
+    import symusic
+
+    return symusic.Score(str(path)).to("second").end()
+
+
 def write_music(scores: list, out: Path, titles: list[str], say: Callable[[str], None] = print,
                 primer_steps: int = 0, steps_per_quarter: int = 4) -> list[Path]:
     """Write each score as `sample-N.mid` and, where FluidSynth is there, `sample-N.wav` (a missing
@@ -19,6 +26,7 @@ def write_music(scores: list, out: Path, titles: list[str], say: Callable[[str],
 
     files.writable_folder(out)
     midis = [write_midi(score, out / f"sample-{i}.mid") for i, score in enumerate(scores, 1)]
+    say("lengths: " + ", ".join(f"{midi.stem} {midi_seconds(midi):.1f} s" for midi in midis))
 
     wavs = render_all([(midi, midi.with_suffix(".wav")) for midi in midis])
     written = [path for midi, wav in zip(midis, wavs) for path in (midi, wav) if isinstance(path, Path)]

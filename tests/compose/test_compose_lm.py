@@ -529,6 +529,12 @@ def test_train_and_generate_as_a_user_does(trained, tmp_path, capsys):
                                  "--condition", "folder=high", "--out", str(out)], capsys)
     assert code == 0 and "decode" in err
     assert (out / "sample-1.mid").is_file() and (out / "sample-2.mid").is_file() and (out / "samples.png").is_file()
+    from gruve.compose.render import midi_seconds
+
+    lengths = [midi_seconds(out / f"sample-{i}.mid") for i in (1, 2)]
+    assert f"lengths: sample-1 {lengths[0]:.1f} s, sample-2 {lengths[1]:.1f} s" in err  # the seconds each plays
+    broken = [line for line in err.splitlines() if "of its tokens broke the grammar" in line]
+    assert all(line.startswith(("sample-1: ", "sample-2: ")) for line in broken)  # which piece lost tokens
     first = (out / "sample-1.mid").read_bytes()
     run_cli(["compose", "generate", str(trained), "--n", "2", "--bars", "4", "--seed", "3",
              "--condition", "folder=high", "--out", str(out)], capsys)

@@ -130,10 +130,10 @@ def write_pieces(model: MusicLM, pieces: list[np.ndarray], out: Path, titles: li
     from gruve.compose.render import write_music
 
     scores, validity = [], []
-    for ids in pieces:
+    for number, ids in enumerate(pieces, 1):
         score, valid = tokens.decode(model.tokenizer, ids, model.config.drums)
         scores.append(score)
         validity.append(valid)
         if valid < 1.0:
-            say(f"{(1 - valid):.1%} of the tokens of one piece broke the grammar and were left out")
+            say(f"sample-{number}: {(1 - valid):.1%} of its tokens broke the grammar and were left out")
     return write_music(scores, out, titles, say), validity
