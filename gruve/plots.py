@@ -49,12 +49,17 @@ def training_curves(metrics_csv: Path, path: Path) -> Path:
     """Loss and accuracy per epoch from Lightning's CSV log."""
     with open(metrics_csv, newline="") as f:
         rows = list(csv.DictReader(f))
+    from matplotlib.ticker import MaxNLocator
+
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for key, ax in (("train_loss", loss_ax), ("val_loss", loss_ax), ("val_acc", acc_ax)):
-        points = [(float(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
+        # Epochs counted from 1, as the training's log counts them (Lightning's CSV counts from 0); a marker on
+        # every point, so a one-epoch run shows its one point.
+        points = [(float(r["epoch"]) + 1, float(r[key])) for r in rows if r.get(key)]
         if points:
-            ax.plot(*zip(*points), label=key, marker="." if key.startswith("val") else None)
+            ax.plot(*zip(*points), label=key, marker="o" if len(points) < 30 else None, markersize=3)
     for ax, name in ((loss_ax, "loss"), (acc_ax, "validation accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_title(name)
         if ax.lines:
@@ -65,20 +70,21 @@ def training_curves(metrics_csv: Path, path: Path) -> Path:
 
 
 def piano_rolls(rolls: list[np.ndarray], path: Path, titles: list[str], lowest: int = 21,
-                primer_steps: int = 0) -> Path:
-    """One panel per piece: time steps across, piano keys up; a primer is shaded apart from what followed."""
-    fig, axes = plt.subplots(len(rolls), 1, figsize=(10, 2.2 * len(rolls) + 0.4), squeeze=False)
+                primer_steps: int = 0, steps_per_quarter: int = 4) -> Path:
+    """One panel per piece on one time axis, in quarter notes: piano keys up; a primer is shaded apart from
+    what followed."""
+    fig, axes = plt.subplots(len(rolls), 1, figsize=(10, 2.2 * len(rolls) + 0.4), squeeze=False, sharex=True)
     for ax, roll, title in zip(axes[:, 0], rolls, titles):
         keys = np.flatnonzero(roll.any(0)) if roll.any() else np.array([39])
         low, high = max(int(keys.min()) - 2, 0), min(int(keys.max()) + 3, roll.shape[1])
         ax.imshow(roll[:, low:high].T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
-                  extent=(0, max(roll.shape[0], 1), lowest + low - 0.5, lowest + high - 0.5))
+                  extent=(0, max(roll.shape[0], 1) / steps_per_quarter, lowest + low - 0.5, lowest + high - 0.5))
         if primer_steps:
-            ax.axvspan(0, primer_steps, color="tab:blue", alpha=0.12, label="primer")
+            ax.axvspan(0, primer_steps / steps_per_quarter, color="tab:blue", alpha=0.12, label="primer")
             ax.legend(loc="upper right", fontsize=7)
         ax.set_ylabel("MIDI pitch")
         ax.set_title(title, fontsize=9)
-    axes[-1, 0].set_xlabel("time step")
+    axes[-1, 0].set_xlabel("time (quarter notes)")
     fig.tight_layout()
     _save(fig, path, dpi=110)
     return path

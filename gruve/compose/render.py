@@ -34,5 +34,5 @@ def write_music(scores: list, out: Path, titles: list[str], say: Callable[[str],
     if errors:
         say(f"MIDI written, but no WAV: {errors[0]}")
     rolls = [score_to_roll(score, steps_per_quarter, drums=True) for score in scores]
-    written.append(piano_rolls(rolls, out / "samples.png", titles, LOWEST, primer_steps))
+    written.append(piano_rolls(rolls, out / "samples.png", titles, LOWEST, primer_steps, steps_per_quarter))
     return written
