@@ -164,9 +164,9 @@ class AudioClassifier(nn.Module):
 
     def set_normalisation(self, features: list[np.ndarray]) -> None:
         """Per-bin mean and standard deviation over every frame of `features` (each `(n_mels, frames)`)."""
-        frames = np.concatenate(features, axis=1).astype(np.float64)
-        self.feature_mean.copy_(torch.from_numpy(frames.mean(1)))
-        self.feature_std.copy_(torch.from_numpy(frames.std(1).clip(min=1e-3)))
+        mean, std = normalisation(features)
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std)
 
     def forward(self, y: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits for waveforms `y` `(batch, samples)`, optionally with each one's length in samples."""
@@ -389,6 +389,12 @@ class StreamingClassifier(nn.Module):
         recurrent = list(recurrent) if self.recurrent_states == 2 else [recurrent]
         return (torch.softmax(model.head(pooled), dim=-1), audio[:, audio.shape[1] - self.tail:],
                 *conv, *recurrent, *pool)
+
+
+def normalisation(features: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin mean and standard deviation (at least 1e-3) over every frame of `features` (each `(n_mels, frames)`)."""
+    frames = np.concatenate(features, axis=1).astype(np.float64)
+    return torch.from_numpy(frames.mean(1)), torch.from_numpy(frames.std(1).clip(min=1e-3))
 
 
 def _frame_db(features: torch.Tensor) -> torch.Tensor:
