@@ -8,7 +8,8 @@ only of FSDD's official test takes (0-4), validation sequences of takes 5-9 and 
 
 Everything is drawn from SEED, so every copy of FSDD gives the same sequences. They are written once into
 the cache, in a folder named by a digest of FSDD's file list and of the recipe below, with `sequences.csv`
-saying which clips each one joins.
+saying which clips each one joins and where each lies (`spans`: start-end in seconds, a clip's recording
+whole, its quiet edges included).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def render(items: list[Item], cache: Path) -> Path:
     the next run replaces)."""
     if not items:
         raise DataError("fsdd-sequences found no FSDD recordings to join.")
-    recipe = repr((SEED, SR, sorted(COUNTS.items()), DIGITS, GAP, EDGE)).encode()
+    recipe = repr((SEED, SR, sorted(COUNTS.items()), DIGITS, GAP, EDGE, "spans")).encode()
     listing = "".join(f"{i.path.name}:{i.path.stat().st_size}\n" for i in sorted(items, key=lambda i: i.path.name))
     digest = hashlib.sha256(listing.encode() + recipe).hexdigest()[:12]
     folder = cache / "rendered" / f"fsdd-sequences-{digest}"
@@ -81,9 +82,12 @@ def _write(items: list[Item], out: Path) -> list[dict]:
             chosen = [pool[int(j)] for j in rng.integers(0, len(pool), int(rng.integers(DIGITS[0], DIGITS[1] + 1)))]
             clips = [audio.setdefault(path, _read(path)) for _, path in chosen]
             name = f"{split}/{speaker}-{n:04d}.wav"
-            sf.write(out / name, _join(clips, rng), SR, subtype="PCM_16")
+            y, starts = _join(clips, rng)
+            sf.write(out / name, y, SR, subtype="PCM_16")
             rows.append({"name": name, "text": " ".join(digit for digit, _ in chosen), "speaker": speaker,
-                         "split": split, "clips": "+".join(path.name for _, path in chosen)})
+                         "split": split, "clips": "+".join(path.name for _, path in chosen),
+                         "spans": " ".join(f"{start / SR:.4f}-{(start + len(clip)) / SR:.4f}"
+                                           for start, clip in zip(starts, clips))})
     return rows
 
 
@@ -94,8 +98,9 @@ def _read(path: Path) -> np.ndarray:
     return y.mean(axis=1)
 
 
-def _join(clips: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """The clips one after another with a random gap (or overlap) between each two, and silence at the edges."""
+def _join(clips: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """The clips one after another with a random gap (or overlap) between each two, and silence at the edges;
+    and the sample each clip starts at."""
     starts, at = [], int(rng.uniform(*EDGE) * SR)
     for i, clip in enumerate(clips):
         starts.append(at)
@@ -104,7 +109,7 @@ def _join(clips: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     y = np.zeros(max(at, starts[-1] + len(clips[-1])), np.float32)
     for start, clip in zip(starts, clips):
         y[start:start + len(clip)] += clip
-    return np.clip(y, -1.0, 1.0)
+    return np.clip(y, -1.0, 1.0), starts
 
 
 def read(folder: Path) -> list[Item]:

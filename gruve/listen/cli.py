@@ -194,13 +194,17 @@ def listen_stream(
 ):
     """Classify audio as it arrives, carrying the model's state from frame to frame. The stream is cut into
     segments as long as the model's window, and each segment's label is printed as soon as it ends (time in
-    seconds from the start). Bidirectional models cannot stream."""
+    seconds from the start). A transcription model prints its text as it grows, and the final text when a
+    pause of a second ends an utterance. Bidirectional models cannot stream."""
     from gruve.listen.streaming import StreamOptions, stream
 
     run = stream(model, StreamOptions(source=source, hop_ms=hop_ms, threshold=threshold))
     for event in run:
         if as_json:
             print(json.dumps(event.to_dict()), flush=True)
+        elif hasattr(event, "text"):  # a transcription model's partial or final text
+            console.print(f"{event.start:8.2f} – {event.end:8.2f} s  {'final  ' if event.final else 'partial'}  "
+                          f"{event.text}", highlight=False)
         else:
             console.print(f"{event.start:8.2f} – {event.end:8.2f} s  {event.label}  {event.probability:.3f}",
                           highlight=False)

@@ -15,12 +15,13 @@ import torch
 from torch import nn
 
 from gruve import audio
-from gruve.errors import check
+from gruve.errors import GruveError, check
 from gruve.features import FeatureConfig, LogMel
-from gruve.listen.model import ARCHITECTURES, normalisation
+from gruve.listen.model import ARCHITECTURES, fold_batch_norm, normalisation, stream_frames
 from gruve.nn import ConvFrontEnd, RecurrentStack
 
 UNITS = ("characters", "words")  # what a vocabulary's tokens are
+TRANSCRIBERS = ("crnn", "gru", "bigru")  # of listen's ARCHITECTURES: the GRU ones
 BLANK = 0  # the CTC blank's index; token i of the vocabulary is output i + 1
 
 
@@ -48,8 +49,8 @@ class TranscriberConfig:
         if isinstance(self.features, dict):
             self.features = FeatureConfig(**self.features)
         self.conv_channels, self.conv_time_pool = tuple(self.conv_channels), tuple(self.conv_time_pool)
-        check(self.architecture in ARCHITECTURES, "architecture",
-              f"{{architecture}} {self.architecture} is not one of {', '.join(ARCHITECTURES)}.")
+        check(self.architecture in TRANSCRIBERS, "architecture", f"{{architecture}} {self.architecture}: a "
+                                                                 f"transcription model is one of {', '.join(TRANSCRIBERS)}.")
         check(self.unit in UNITS, "unit", f"{{unit}} {self.unit} is not one of {', '.join(UNITS)}.")
         check(len(set(self.tokens)) == len(self.tokens) and all(self.tokens), "tokens",
               "{tokens} must be distinct and not empty.")
@@ -194,6 +195,63 @@ class Transcriber(nn.Module):
         meta = {"tokens": self.config.tokens, "unit": self.config.unit, "blank": BLANK,
                 "features": self.config.features.to_dict(), "architecture": self.config.architecture,
                 "seconds_per_frame": self.seconds_per_frame}
-        return [Graph("", self, (torch.randn(2, sr),), ["waveform"], ["log_probs"],
-                      {"waveform": {0: "batch", 1: "samples"}, "log_probs": {0: "batch", 1: "frames"}}, meta,
-                      check=[(torch.randn(3, int(2.3 * sr)),)])]
+        graphs = [Graph("", self, (torch.randn(2, sr),), ["waveform"], ["log_probs"],
+                        {"waveform": {0: "batch", 1: "samples"}, "log_probs": {0: "batch", 1: "frames"}}, meta,
+                        check=[(torch.randn(3, int(2.3 * sr)),)])]
+        if self.recurrent.bidirectional:
+            return graphs
+        stream = StreamingTranscriber(self)
+        names = stream.state_names()
+        state = stream.initial_state(2)
+        state[0] = torch.randn_like(state[0])
+        batch_axis = {name: {1 if name == "hidden" else 0: "batch"} for name in names}
+        usage = ("Feed samples in multiples of chunk_samples; each chunk gives CTC log-probabilities for one frame "
+                 "per chunk (blank first, then the tokens). Start every state at zeros, and tail at n_fft/2 zeros "
+                 "followed by the first n_fft/2 - hop_length samples; states *_out feed the next call.")
+        graphs.append(Graph(
+            "stream", stream, (torch.randn(2, 3 * stream.chunk), *state), ["samples", *names],
+            ["log_probs", *(f"{name}_out" for name in names)],
+            {"samples": {0: "batch", 1: "samples"}, "log_probs": {0: "batch", 1: "frames"}, **batch_axis,
+             **{f"{name}_out": axes for name, axes in batch_axis.items()}},
+            {**meta, "chunk_samples": stream.chunk, "state_names": names, "usage": usage},
+            check=[(torch.randn(1, 7 * stream.chunk), *stream.initial_state(1))]))
+        return graphs
+
+
+class StreamingTranscriber(nn.Module):
+    """`forward(samples, *state)`: `samples (batch, k * chunk)` are the next audio samples; returns each new
+    frame's CTC log-probabilities `(batch, k, tokens + 1)` followed by the new state (as
+    `gruve.listen.model.StreamingClassifier`, without pooling): frame `t` gets what the whole recording's
+    forward pass gives it, since a crnn or gru only looks back."""
+
+    def __init__(self, model: Transcriber):
+        super().__init__()
+        if model.recurrent.bidirectional:
+            raise GruveError(f"a {model.config.architecture} model reads each recording backwards as well as "
+                             "forwards, so it needs the whole recording before it can answer and cannot stream; "
+                             "crnn and gru models can.")
+        features = model.config.features
+        if features.n_fft < features.hop_length:
+            raise GruveError("streaming needs n_fft at least as long as hop_length.")
+        self.model = model
+        self.frontend = fold_batch_norm(model.frontend) if model.frontend is not None else None
+        self.stride = model.stride
+        self.chunk = features.hop_length * self.stride  # samples per output frame
+        self.tail = features.n_fft - features.hop_length
+
+    def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
+        """The state before the first frame, for `batch` streams (its audio tail is zeros: see the class)."""
+        rnn = self.model.recurrent.rnn
+        conv = self.model.frontend.initial_context(batch) if self.model.frontend is not None else []
+        return [torch.zeros(batch, self.tail), *conv, torch.zeros(rnn.num_layers, batch, rnn.hidden_size)]
+
+    def state_names(self) -> list[str]:
+        """The name of each state tensor, in order: the ONNX graph's input names."""
+        conv = len(self.model.frontend.blocks) if self.model.frontend is not None else 0
+        return ["tail", *(f"conv{i}" for i in range(conv)), "hidden"]
+
+    def forward(self, samples: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The next chunks of samples and the state in; each new frame's log-probabilities and the new state out."""
+        h, tail, conv, hidden = stream_frames(self.model, self.frontend, samples, state[0], list(state[1:-1]),
+                                              state[-1])
+        return torch.log_softmax(self.model.head(h), dim=-1), tail, *conv, hidden

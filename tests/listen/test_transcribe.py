@@ -167,3 +167,38 @@ def test_the_shipped_model_reaches_its_recorded_test_wer(datasets):
 def test_the_shipped_model_is_small_and_streams_by_design():
     assert Path(gruve.bundle.locate("fsdd-transcribe")).stat().st_size < 4_000_000
     assert gruve.load("fsdd-transcribe").config.architecture == "crnn"
+
+
+@pytest.mark.parametrize("architecture", ["crnn", "gru"])
+def test_each_streamed_frame_equals_the_offline_pass(architecture):
+    import numpy as np
+    import soundfile as sf
+
+    from gruve.features import FeatureConfig
+    from gruve.listen.transcriber import StreamingTranscriber
+
+    torch.manual_seed(0)
+    recogniser = Transcriber(TranscriberConfig(list(" 0123456789"), features=FeatureConfig(8000, 256, 80, 32),
+                                               architecture=architecture, hidden_size=16, conv_channels=(4, 8),
+                                               conv_time_pool=(2, 2))).eval()
+    recogniser.feature_mean.fill_(-40.0)
+    recogniser.feature_std.fill_(15.0)
+    y = sf.read(DEMO, dtype="float32")[0]
+    with torch.inference_mode():
+        offline = recogniser(torch.from_numpy(y)[None])[0]
+        net = StreamingTranscriber(recogniser)
+        state, rng, start, rows = net.initial_state(), np.random.default_rng(0), 0, []
+        padded = np.concatenate([np.zeros(128, np.float32), y])
+        state[0] = torch.from_numpy(padded[None, :net.tail].copy())
+        rest = padded[net.tail:]
+        while start + net.chunk <= len(rest):
+            k = int(rng.integers(1, 6))
+            samples = rest[start:start + k * net.chunk]
+            samples = samples[:len(samples) // net.chunk * net.chunk]
+            log_probs, *state = net(torch.from_numpy(samples.copy())[None], *state)
+            rows.append(log_probs[0])
+            start += len(samples)
+    streamed = torch.cat(rows)
+    n = min(len(streamed), len(offline))  # the last frames lie over the end's centre padding, which only close adds
+    assert n >= len(offline) - 3
+    np.testing.assert_allclose(streamed[:n].numpy(), offline[:n].numpy(), atol=1e-4)
