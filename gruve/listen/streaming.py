@@ -169,7 +169,7 @@ class TranscriptStream:
         real_frames = (1 + self.received // hop) // self.net.stride
         self.pending = np.concatenate([self.pending, np.zeros(self.net.tail + self.net.chunk, np.float32)])
         heard = self._run(limit=real_frames)
-        return heard + [self._heard(final=True)] if self.tokens else heard
+        return heard + self._heard(final=True) if self.tokens else heard
 
     def _run(self, limit: int | None) -> list[Heard]:
         if self.state is None:
@@ -196,18 +196,20 @@ class TranscriptStream:
                     self.quiet += 1
                 self.previous, self.frames = token, self.frames + 1
                 if self.tokens and self.quiet >= self.pause_frames:
-                    heard += [self._heard(final=False)] * grew + [self._heard(final=True)]
+                    heard += self._heard(final=False) * grew + self._heard(final=True)
                     grew = False
                     self.tokens, self.previous = [], BLANK
                     self.state = self.state[:1] + self.net.initial_state()[1:]  # a fresh utterance, the same audio
             if grew:
-                heard.append(self._heard(final=False))
+                heard += self._heard(final=False)
         return heard
 
-    def _heard(self, final: bool) -> Heard:
+    def _heard(self, final: bool) -> list[Heard]:
+        """The utterance in progress as heard so far, or nothing where it is no text (spaces alone)."""
         seconds = self.seconds_per_frame
-        return Heard(round(self.tokens[0][1] * seconds, 3), round((self.tokens[-1][1] + 1) * seconds, 3),
-                     self.model.text([token for token, _ in self.tokens]).strip(), final)
+        text = self.model.text([token for token, _ in self.tokens]).strip()
+        return [Heard(round(self.tokens[0][1] * seconds, 3), round((self.tokens[-1][1] + 1) * seconds, 3),
+                      text, final)] if text else []
 
 
 def raw_pcm_blocks(sr: int, block_seconds: float) -> Iterator[np.ndarray]:

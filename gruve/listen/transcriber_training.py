@@ -30,6 +30,11 @@ from gruve.training import TrainOptions
 CLASSIFIER_ONLY = ("pooling", "window", "answer", "merge", "exclude", "silence_class", "test_fold", "noise_folder")
 
 
+# SpecAugment's time masks for CTC: each at most this fraction of an utterance (60 ms of a 3 s one). A
+# classifier's tenth of a clip hides whole words of a digit string, whose text still says them.
+TIME_MASK = 0.02
+
+
 class Batches(Dataset):
     """Cached features with their token indices, whole (CTC needs all of an utterance), in batches of
     utterances of about one length: padded to the longest of a random batch, a batch of 2 to 7 digits would
@@ -59,14 +64,14 @@ def collate(batch: list[tuple[np.ndarray, list[int]]], floor: float):
 
 
 class TranscribeTask(WarmupCosine):
-    """How a recogniser learns: CTC loss on augmented features (gain, background noise, SpecAugment; no mixup
-    or time shift, which would scramble the words' order), AdamW with a warm-up and cosine schedule;
+    """How a recogniser learns: CTC loss on augmented features (gain, background noise, SpecAugment with short
+    time masks; no mixup or time shift, which would scramble the words' order), AdamW with a warm-up and cosine schedule;
     validation loss, WER and CER (greedy decoding) each epoch."""
 
     def __init__(self, model: Transcriber, options: ListenOptions, noise_bank: torch.Tensor | None = None):
         super().__init__()
         self.model, self.options = model, options
-        self.augmentation = replace(options.augment_config(), mixup=0.0, shift=0.0)
+        self.augmentation = replace(options.augment_config(), mixup=0.0, shift=0.0, time_width=TIME_MASK)
         self.register_buffer("noise_bank", noise_bank, persistent=False)
         self.ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
         self.val_wer, self.val_cer = WordErrorRate(), CharErrorRate()
