@@ -202,3 +202,16 @@ def test_each_streamed_frame_equals_the_offline_pass(architecture):
     n = min(len(streamed), len(offline))  # the last frames lie over the end's centre padding, which only close adds
     assert n >= len(offline) - 3
     np.testing.assert_allclose(streamed[:n].numpy(), offline[:n].numpy(), atol=1e-4)
+
+
+def test_a_bigru_cannot_stream_and_says_so_and_a_crnn_exports_with_its_step(tmp_path):
+    from gruve.errors import GruveError
+    from gruve.export import export
+    from gruve.listen import StreamOptions, stream
+
+    with pytest.raises(GruveError, match="bigru model reads each recording backwards as well as forwards"):
+        stream(Transcriber(TranscriberConfig(list(" 12"), architecture="bigru", hidden_size=8, num_layers=1)),
+               StreamOptions(source=str(DEMO)))
+    written = export(model().eval(), tmp_path / "speech.onnx")
+    assert [path.name for path, _ in written] == ["speech.onnx", "speech.stream.onnx"]
+    assert all(difference < 1e-4 for _, difference in written)
