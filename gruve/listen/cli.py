@@ -68,8 +68,9 @@ def listen_train(
     merge: Optional[list[str]] = typer.Option(None, help="'a,b=c': classes (folders) a and b become class c; "
                                                          "repeatable."),
     exclude: Optional[list[str]] = typer.Option(None, help="A class (folder) to leave out; repeatable."),
-    unit: str = typer.Option("characters", help="For data with a text column (a transcription model): the "
-                                                "tokens, characters or words."),
+    unit: Optional[str] = typer.Option(None, help="For data with a text column (a transcription model): the "
+                                                   "tokens, characters or words (default: the corpus's, else "
+                                                   "characters)."),
     strict: bool = STRICT,
     cache_dir: Optional[Path] = CACHE_DIR,
     run=None,  # the TrainOptions that @trains makes of the shared training flags

@@ -55,13 +55,14 @@ class ListenOptions:
     merge: list[str] = field(default_factory=list)  # "a,b=c": classes a and b become class c
     exclude: list[str] = field(default_factory=list)  # classes (folders) to leave out
     test_fold: int | None = None  # for fold corpora: the fold held out as test (default: the first)
-    unit: str = "characters"  # a transcription model's tokens (data with a text column): characters or words
+    unit: str | None = None  # a transcription model's tokens (data with a text column): characters or words
+    # (default: the corpus's, else characters)
     strict: bool = False  # stop at the first unreadable file instead of skipping it
     cache_dir: Path | None = None  # cache for downloads and features
 
     def __post_init__(self):
         self.data = str(self.data)
-        check(self.unit in UNITS, "unit", f"{{unit}} {self.unit} is not one of {', '.join(UNITS)}.")
+        check(self.unit is None or self.unit in UNITS, "unit", f"{{unit}} {self.unit} is not one of {', '.join(UNITS)}.")
         self.cache_dir = None if self.cache_dir is None else Path(self.cache_dir)
         check(self.architecture in ARCHITECTURES, "architecture",
               f"{{architecture}} {self.architecture} is not one of {', '.join(ARCHITECTURES)}.")

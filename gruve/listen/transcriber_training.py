@@ -131,8 +131,9 @@ def train_transcriber(options: ListenOptions, run: TrainOptions, corpus: Corpus,
         loaded[name], failures = cache.load(part, options.strict, f"{name} audio")
         skipped += failures
     train_text = [item.labels["text"] for item, _ in loaded["train"]]
-    tokens = sorted({c for text in train_text for c in (text if options.unit == "characters" else text.split())})
-    config = TranscriberConfig(tokens=tokens, unit=options.unit, features=feature_config,
+    unit = options.unit or corpus.defaults.get("unit", "characters")
+    tokens = sorted({c for text in train_text for c in (text if unit == "characters" else text.split())})
+    config = TranscriberConfig(tokens=tokens, unit=unit, features=feature_config,
                                architecture=options.architecture, hidden_size=options.hidden_size,
                                num_layers=options.num_layers, dropout=options.dropout)
     model = Transcriber(config)
@@ -143,15 +144,15 @@ def train_transcriber(options: ListenOptions, run: TrainOptions, corpus: Corpus,
         for item, features in part:
             ids = model.encode(item.labels["text"])
             if ids is None:
-                skipped.append((item.path, f"{where(options.data, item, lines[item.path])} has {options.unit} that no training text has "
+                skipped.append((item.path, f"{where(options.data, item, lines[item.path])} has {unit} that no training text has "
                                            f"({item.labels['text']!r})"))
             else:
                 examples[name].append((features, ids, item))
     _report_skipped(skipped, run.out, say)
     run = replace(run, max_epochs=run.max_epochs or corpus.defaults.get("epochs", 60))
     say(f"training {config.architecture} to transcribe {corpus.name}: {len(examples['train'])} train, "
-        f"{len(examples['valid'])} valid, {len(examples['test'])} test utterances, {len(tokens)} {options.unit} "
-        f"({''.join(tokens) if options.unit == 'characters' else ' '.join(tokens[:10])}), "
+        f"{len(examples['valid'])} valid, {len(examples['test'])} test utterances, {len(tokens)} {unit} "
+        f"({''.join(tokens) if unit == 'characters' else ' '.join(tokens[:10])}), "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, a frame every "
         f"{1000 * model.seconds_per_frame:g} ms")
     noise = _noise_bank(options.noise, cache, model) if options.noise and options.augment else None

@@ -215,3 +215,12 @@ def test_a_bigru_cannot_stream_and_says_so_and_a_crnn_exports_with_its_step(tmp_
     written = export(model().eval(), tmp_path / "speech.onnx")
     assert [path.name for path, _ in written] == ["speech.onnx", "speech.stream.onnx"]
     assert all(difference < 1e-4 for _, difference in written)
+
+
+def test_the_shipped_model_streams_the_demo_as_it_transcribes_it(capsys):
+    code, stdout, stderr = run_cli(["listen", "stream", "fsdd-transcribe", "-i", str(DEMO), "--json"], capsys)
+    heard = [json.loads(line) for line in stdout.splitlines()]
+    assert code == 0 and [h["text"] for h in heard if h["final"]] == ["2 0 4 8 6"]
+    partial = [h["text"] for h in heard if not h["final"]]
+    assert partial[-1] == "2 0 4 8 6" and all(b.startswith(a.strip()) for a, b in zip(partial, partial[1:]))
+    assert "real-time factor" in stderr
