@@ -45,6 +45,7 @@ demo: setup
 	$(BIN)/gruve models
 	$(BIN)/gruve listen predict fsdd-digits examples/digits -k 2
 	$(BIN)/gruve listen predict fsdd-speakers examples/digits
+	$(BIN)/gruve listen transcribe fsdd-transcribe examples/digits/sequence_2_0_4_8_6.wav
 	$(BIN)/gruve listen predict esc10 examples/esc10 -k 2
 	$(BIN)/gruve compose pianoroll sample jsb-gru-nade --n 2 --steps 32 --out runs/demo-chorales
 	$(BIN)/gruve compose generate bach-chorales --out runs/demo-bach

@@ -26,7 +26,7 @@ _CAPABILITIES = ("listen", "compose", "synth", "recommend")
 
 def load(model):
     """A model from a bundle path, a run folder or the name of a shipped model (see `gruve.pretrained()`):
-    an AudioClassifier, MusicLM, PianoRollModel, WaveGRU or GRU4Rec, ready for inference."""
+    an AudioClassifier, Transcriber, MusicLM, PianoRollModel, WaveGRU or GRU4Rec, ready for inference."""
     from gruve.bundle import load as load_bundle
 
     return load_bundle(model)

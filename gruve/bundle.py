@@ -24,7 +24,8 @@ from gruve.files import atomic_path
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SUFFIX = ".safetensors"
-TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.compose.pianoroll.model:PianoRollModel",
+TASKS = {"listen": "gruve.listen.model:AudioClassifier", "transcribe": "gruve.listen.transcriber:Transcriber",
+         "pianoroll": "gruve.compose.pianoroll.model:PianoRollModel",
          "compose": "gruve.compose.lm.model:MusicLM", "synth": "gruve.synth.model:WaveGRU",
          "recommend": "gruve.recommend.model:GRU4Rec"}
 
@@ -33,6 +34,7 @@ TASKS = {"listen": "gruve.listen.model:AudioClassifier", "pianoroll": "gruve.com
 # models trained with an earlier gruve keep loading.
 RENAMED: dict[str, dict[str, str]] = {
     "listen": {},
+    "transcribe": {},
     "pianoroll": {"model": "architecture", "hidden": "hidden_size", "layers": "num_layers"},
     "compose": {"hidden": "hidden_size", "layers": "num_layers"},
     "synth": {"sample_rate": "sr", "hidden": "hidden_size"},
@@ -123,9 +125,9 @@ def model_class(task: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def load(model: str | os.PathLike, task: str | None = None) -> torch.nn.Module:
-    """Build the model a bundle describes and load its weights; ready for inference. With `task`, a bundle
-    of another task is refused. The config is checked (see `config`), and the model is first built on
+def load(model: str | os.PathLike, task: str | tuple[str, ...] | None = None) -> torch.nn.Module:
+    """Build the model a bundle describes and load its weights; ready for inference. With `task` (a task, or
+    the tasks a command takes), a bundle of another task is refused. The config is checked (see `config`), and the model is first built on
     torch's meta device, which allocates nothing, so that weights of other shapes than the file holds are
     refused before any memory is spent on them."""
     path = locate(model)
@@ -133,8 +135,9 @@ def load(model: str | os.PathLike, task: str | None = None) -> torch.nn.Module:
     found = meta.get("task")
     if found not in TASKS:
         raise BundleError(f"{model} holds a {found!r} model, which this version of gruve does not know.")
-    if task is not None and found != task:
-        raise BundleError(f"{model} is a {found} model, and this command needs a {task} model.")
+    tasks = (task,) if isinstance(task, str) else task
+    if tasks is not None and found not in tasks:
+        raise BundleError(f"{model} is a {found} model, and this command needs a {' or '.join(tasks)} model.")
     cls = model_class(found)
     try:
         made = config(cls.config_class, meta["config"])

@@ -1,4 +1,4 @@
-"""listen: classify audio with GRU, BiGRU and CRNN models; the Python face of `gruve listen`.
+"""listen: classify and transcribe audio with GRU, BiGRU and CRNN models; the Python face of `gruve listen`.
 
 Verb for verb as on the command line::
 
@@ -9,6 +9,10 @@ Verb for verb as on the command line::
     result = listen.predict("fsdd-digits", ["examples/digits"], top_k=3)
     for event in listen.stream("fsdd-digits", listen.StreamOptions(source="examples/digits/sequence_2_0_4_8_6.wav")):
         print(event.label)
+    listen.transcribe("fsdd-transcribe", ["examples/digits/sequence_2_0_4_8_6.wav"]).transcripts[0].text  # "2 0 4 8 6"
+
+A manifest or corpus with a text column (`fsdd-sequences`) makes `train` train a speech-to-text model (CTC),
+and `evaluate` score one by WER and CER.
 
 Names are imported on first use (PEP 562): training needs Lightning, which takes seconds to import, and
 predicting must not wait for it.
@@ -37,6 +41,11 @@ _EXPORTS = {
     "ClassifierConfig": "gruve.listen.model",
     "Prediction": "gruve.listen.model",
     "AugmentConfig": "gruve.listen.augment",
+    "Transcriber": "gruve.listen.transcriber",
+    "TranscriberConfig": "gruve.listen.transcriber",
+    "Transcript": "gruve.listen.transcriber",
+    "Transcripts": "gruve.listen.transcription",
+    "transcribe": "gruve.listen.transcription",
     "Explanation": "gruve.listen.explanation",
     "explain": "gruve.listen.explanation",
     "gate_activity": "gruve.listen.explanation",

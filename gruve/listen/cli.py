@@ -21,10 +21,12 @@ from rich.text import Text
 from gruve.cli_common import (trains, CACHE_DIR, MODEL_HELP, err, print_summary)
 from gruve.cli_common import out as console
 
-app = typer.Typer(help="Classify audio: train, evaluate and use GRU, BiGRU and CRNN classifiers.", no_args_is_help=True)
+app = typer.Typer(help="Classify and transcribe audio: train, evaluate and use GRU, BiGRU and CRNN classifiers and "
+                       "speech-to-text (CTC) models.", no_args_is_help=True)
 
 DATA_HELP = ("A folder with one sub-folder per class, a CSV manifest (path,label[,fold,split,speaker]), or a known "
-             "corpus NAME[:PATH] (fsdd, esc10, esc50, urbansound8k, speechcommands-v1/v2, gtzan, groove-styles); "
+             "corpus NAME[:PATH] (fsdd, fsdd-sequences, esc10, esc50, urbansound8k, speechcommands-v1/v2, gtzan, "
+             "groove-styles); a manifest or corpus with a text column (path,text[,speaker][,split]) trains speech to text; "
              "without PATH the corpus is downloaded into the cache.")
 STRICT = typer.Option(False, "--strict", help="Stop at the first unreadable file instead of skipping it.")
 
@@ -66,18 +68,22 @@ def listen_train(
     merge: Optional[list[str]] = typer.Option(None, help="'a,b=c': classes (folders) a and b become class c; "
                                                          "repeatable."),
     exclude: Optional[list[str]] = typer.Option(None, help="A class (folder) to leave out; repeatable."),
+    unit: Optional[str] = typer.Option(None, help="For data with a text column (a transcription model): the "
+                                                   "tokens, characters or words (default: the corpus's, else "
+                                                   "characters)."),
     strict: bool = STRICT,
     cache_dir: Optional[Path] = CACHE_DIR,
     run=None,  # the TrainOptions that @trains makes of the shared training flags
 ):
-    """Train a classifier on labelled audio and save it as OUT/model.safetensors."""
+    """Train a classifier on labelled audio and save it as OUT/model.safetensors; on data with a text column
+    (fsdd-sequences, a manifest path,text[,speaker][,split]), a speech-to-text model (CTC)."""
     from gruve.listen.training import ListenOptions, cross_validate, train
 
     options = ListenOptions(data=data, target=target, architecture=architecture, hidden_size=hidden_size,
                             num_layers=num_layers, pooling=pooling, window=window, answer=answer, batch_size=batch_size, lr=lr,
                             augment=augment, mixup=mixup, noise=noise, noise_folder=noise_folder,
                             silence_class=silence_class, group_by=group_by, merge=merge or [], exclude=exclude or [],
-                            test_fold=test_fold, strict=strict, cache_dir=cache_dir)
+                            test_fold=test_fold, unit=unit, strict=strict, cache_dir=cache_dir)
     if folds:
         summary = cross_validate(options, run, say=err.print)
         console.print(f"cross-validation over {len(summary['folds'])} folds: accuracy "
@@ -98,7 +104,8 @@ def listen_evaluate(
     strict: bool = STRICT,
     cache_dir: Optional[Path] = CACHE_DIR,
 ):
-    """Accuracy, macro-F1, per-class precision and recall, and a confusion matrix of MODEL on DATA."""
+    """Accuracy, macro-F1, per-class precision and recall, and a confusion matrix of MODEL on DATA; for a
+    transcription model, WER, CER and the worst utterances."""
     from gruve.listen.evaluation import EvaluateOptions, evaluate
 
     options = EvaluateOptions(split=split, target=target, test_fold=test_fold, out=out, strict=strict,
@@ -106,6 +113,9 @@ def listen_evaluate(
     report = evaluate(model, data, options, say=err.print)
     if as_json:
         console.print_json(json.dumps(report), ensure_ascii=True)
+        return
+    if "wer" in report:  # a transcription model
+        _print_error_rates(report, f"{model} on {data} ({split})", out)
         return
     table = Table("class", "precision", "recall", "clips", title=f"{model} on {data} ({split}, {report['clips']} clips)")
     for label, row in report["per_class"].items():
@@ -150,6 +160,29 @@ def listen_predict(
         raise typer.Exit(1)
 
 
+@app.command("transcribe")
+def listen_transcribe(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    files: list[str] = typer.Argument(..., help="Audio files, folders (searched recursively) or globs."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document with every transcript."),
+):
+    """Speech to text: each file's words, with their start and end in seconds (from the CTC alignment)."""
+    from gruve.listen.transcription import transcribe
+
+    result = transcribe(model, files)
+    if as_json:
+        console.print_json(json.dumps(result.to_json()), ensure_ascii=True)
+    for transcript in [] if as_json else result.transcripts:
+        console.print(Text.assemble((transcript.path, "bold"), "  ", transcript.text or "(nothing heard)"),
+                      soft_wrap=True)
+        for start, end, word in transcript.words:
+            console.print(f"  {start:7.2f} – {end:7.2f} s  {word}", highlight=False)
+    for failure in result.failures:
+        err.print(Text.assemble(("skipped:", "red"), " ", failure), highlight=False)
+    if result.failures:
+        raise typer.Exit(1)
+
+
 @app.command("stream")
 def listen_stream(
     model: str = typer.Argument(..., help=MODEL_HELP),
@@ -162,13 +195,17 @@ def listen_stream(
 ):
     """Classify audio as it arrives, carrying the model's state from frame to frame. The stream is cut into
     segments as long as the model's window, and each segment's label is printed as soon as it ends (time in
-    seconds from the start). Bidirectional models cannot stream."""
+    seconds from the start). A transcription model prints its text as it grows, and the final text when a
+    pause of a second ends an utterance. Bidirectional models cannot stream."""
     from gruve.listen.streaming import StreamOptions, stream
 
     run = stream(model, StreamOptions(source=source, hop_ms=hop_ms, threshold=threshold))
     for event in run:
         if as_json:
             print(json.dumps(event.to_dict()), flush=True)
+        elif hasattr(event, "text"):  # a transcription model's partial or final text
+            console.print(f"{event.start:8.2f} – {event.end:8.2f} s  {'final  ' if event.final else 'partial'}  "
+                          f"{event.text}", highlight=False)
         else:
             console.print(f"{event.start:8.2f} – {event.end:8.2f} s  {event.label}  {event.probability:.3f}",
                           highlight=False)
@@ -195,6 +232,19 @@ def listen_explain(
         return
     for line in explanation.summary():
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _print_error_rates(report: dict, title: str, out: Path) -> None:
+    """A transcription model's scores: WER and CER over the utterances, and the worst of them."""
+    table = Table("utterance", "said", "heard", "WER", title=f"worst utterances of {title}")
+    for row in report["worst"]:
+        table.add_row(Text(Path(row["path"]).name), row["reference"], row["hypothesis"] or "(nothing)",
+                      f"{row['wer']:.2f}")
+    if report["worst"]:
+        console.print(table)
+    console.print(f"WER {report['wer']:.2%}   CER {report['cer']:.2%}   over {report['utterances']} utterances "
+                  f"({report['words']} words)", highlight=False)
+    console.print(f"report: {out / 'report.json'}", soft_wrap=True)
 
 
 def _print_predictions(predictions) -> None:

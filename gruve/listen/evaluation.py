@@ -17,6 +17,7 @@ from gruve.data.cache import FeatureCache
 from gruve.data.sources import Corpus, DataError, Item, merges, relabel, resolve, split
 from gruve.errors import OptionError, check
 from gruve.listen.model import AudioClassifier
+from gruve.listen.transcriber import Transcriber
 
 SPLITS = ("train", "valid", "test")
 TOO_FEW = 30  # clips below which one clip moves accuracy by more than 3 points: too small a test set to trust
@@ -77,11 +78,14 @@ def evaluate(model: str | Path | AudioClassifier, data: str, options: EvaluateOp
     options = options or EvaluateOptions()
     if options.out is not None:
         files.writable_folder(options.out)  # before the scoring, not after it
-    classifier = model if isinstance(model, AudioClassifier) else bundle.load(model, task="listen")
+    classifier = (model if isinstance(model, (AudioClassifier, Transcriber))
+                  else bundle.load(model, task=("listen", "transcribe")))
     # the model's own data as it was trained on it: the same noise folder and silence class, merges and exclusions
     training = classifier.meta.get("training", {})
     trained = training.get("options", {}) if str(training.get("data")) == str(data) else {}
     corpus = resolve(data, options.cache_dir, trained.get("noise_folder"), trained.get("silence_class", False))
+    if isinstance(classifier, Transcriber):
+        return _evaluate_transcriber(classifier, model, corpus, data, options, say)
     target = corpus.target(options.target or classifier.meta.get("target"))
     corpus = relabel(corpus, target, merges(trained.get("merge") or []), trained.get("exclude") or [])
     items = _evaluated_items(classifier, model, corpus, data, target, options, say)
@@ -103,6 +107,27 @@ def evaluate(model: str | Path | AudioClassifier, data: str, options: EvaluateOp
         files.write_json(options.out / "report.json", report)
         confusion_matrix(report["confusion"], classifier.labels, options.out / "confusion.png",
                          title=f"{Path(name).stem} on {data} ({options.split}): accuracy {report['accuracy']:.1%}")
+    return report
+
+
+def _evaluate_transcriber(transcriber: Transcriber, model, corpus: Corpus, data: str, options: EvaluateOptions,
+                          say) -> dict:
+    """WER, CER and the worst utterances of a speech recogniser on the split of `corpus` it was trained with."""
+    from gruve.listen.transcription import EVERY, score, utterances
+
+    if "text" not in corpus.targets:
+        raise DataError(f"{data} has no text column; a transcription model is scored on text.")
+    check(options.target in (None, "text"), "target", f"{{target}} {options.target}: a transcription model is "
+                                                      "scored on text.")
+    lines = {item.path: line for line, item in enumerate(corpus.items, start=2)}
+    corpus, skipped = utterances(corpus, data)
+    for _, reason in skipped:
+        say(f"skipped: {reason}")
+    items = _evaluated_items(transcriber, model, corpus, data, EVERY, options, say)
+    report = score(transcriber, items, data, options.split, lines, options.strict, options.cache_dir, say)
+    report.update(model=str(model) if isinstance(model, (str, Path)) else "model", skipped=report["skipped"] + len(skipped))
+    if options.out is not None:
+        files.write_json(options.out / "report.json", report)
     return report
 
 

@@ -164,9 +164,9 @@ class AudioClassifier(nn.Module):
 
     def set_normalisation(self, features: list[np.ndarray]) -> None:
         """Per-bin mean and standard deviation over every frame of `features` (each `(n_mels, frames)`)."""
-        frames = np.concatenate(features, axis=1).astype(np.float64)
-        self.feature_mean.copy_(torch.from_numpy(frames.mean(1)))
-        self.feature_std.copy_(torch.from_numpy(frames.std(1).clip(min=1e-3)))
+        mean, std = normalisation(features)
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std)
 
     def forward(self, y: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits for waveforms `y` `(batch, samples)`, optionally with each one's length in samples."""
@@ -350,7 +350,7 @@ class StreamingClassifier(nn.Module):
         if features.n_fft < features.hop_length:
             raise GruveError("streaming needs n_fft at least as long as hop_length.")
         self.model = model
-        self.frontend = _fold_batch_norm(model.frontend) if model.frontend is not None else None
+        self.frontend = fold_batch_norm(model.frontend) if model.frontend is not None else None
         self.stride = model.frontend.stride if model.frontend is not None else 1
         self.chunk = features.hop_length * self.stride  # samples per recurrent frame
         self.tail = features.n_fft - features.hop_length
@@ -374,21 +374,37 @@ class StreamingClassifier(nn.Module):
 
     def forward(self, samples: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The next chunks of samples and the state in; each new frame's probabilities and the new state out."""
-        model, features = self.model, self.model.config.features
+        model = self.model
         split = len(state) - 3 - self.recurrent_states
         tail, conv, recurrent, pool = state[0], list(state[1:split]), state[split:-3], state[-3:]
-        audio = torch.cat([tail, samples], dim=1)
-        db = to_db(model.features.uncentred_power(audio), features.amin)
-        x = (db - model.feature_mean[:, None]) / model.feature_std[:, None]
-        if self.frontend is not None:
-            x, conv = self.frontend.scan(x, conv)
-        else:
-            x = x.transpose(1, 2)
-        h, recurrent = model.recurrent.scan(x, recurrent if self.recurrent_states == 2 else recurrent[0])
+        h, tail, conv, recurrent = stream_frames(model, self.frontend, samples, tail, conv,
+                                                 recurrent if self.recurrent_states == 2 else recurrent[0])
         pooled, pool = running_pool(model.pool.scores(h), h, tuple(pool))
         recurrent = list(recurrent) if self.recurrent_states == 2 else [recurrent]
-        return (torch.softmax(model.head(pooled), dim=-1), audio[:, audio.shape[1] - self.tail:],
-                *conv, *recurrent, *pool)
+        return torch.softmax(model.head(pooled), dim=-1), tail, *conv, *recurrent, *pool
+
+
+def stream_frames(model: nn.Module, frontend: ConvFrontEnd | None, samples: torch.Tensor, tail: torch.Tensor,
+                  conv: list[torch.Tensor], recurrent):
+    """The recurrent frames `(batch, k, hidden)` of the next `samples` of a stream through `model`'s features,
+    normalisation, conv `frontend` (its batch norm folded) and recurrent stack, from the last audio `tail`,
+    each conv block's past and the recurrent state; returns them with the new tail, conv past and state.
+    What a classifier's and a transcriber's streaming steps share."""
+    audio = torch.cat([tail, samples], dim=1)
+    db = to_db(model.features.uncentred_power(audio), model.config.features.amin)
+    x = (db - model.feature_mean[:, None]) / model.feature_std[:, None]
+    if frontend is not None:
+        x, conv = frontend.scan(x, conv)
+    else:
+        x = x.transpose(1, 2)
+    h, recurrent = model.recurrent.scan(x, recurrent)
+    return h, audio[:, audio.shape[1] - tail.shape[1]:], conv, recurrent
+
+
+def normalisation(features: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin mean and standard deviation (at least 1e-3) over every frame of `features` (each `(n_mels, frames)`)."""
+    frames = np.concatenate(features, axis=1).astype(np.float64)
+    return torch.from_numpy(frames.mean(1)), torch.from_numpy(frames.std(1).clip(min=1e-3))
 
 
 def _frame_db(features: torch.Tensor) -> torch.Tensor:
@@ -396,7 +412,7 @@ def _frame_db(features: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(features * (np.log(10) / 10), dim=0) * (10 / np.log(10))
 
 
-def _fold_batch_norm(frontend: ConvFrontEnd) -> ConvFrontEnd:
+def fold_batch_norm(frontend: ConvFrontEnd) -> ConvFrontEnd:
     """A copy of an eval-mode front end with each batch norm folded into its convolution: the same numbers,
     three fewer operations per chunk."""
     folded = copy.deepcopy(frontend).eval()

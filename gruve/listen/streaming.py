@@ -21,8 +21,9 @@ import torch
 from gruve.audio import check_finite, check_length
 from gruve.errors import GruveError, check
 from gruve.listen.model import NEGATIVE, AudioClassifier, StreamingClassifier
+from gruve.listen.transcriber import BLANK, StreamingTranscriber, Transcriber
 
-__all__ = ["NEGATIVE", "Event", "Stream", "StreamOptions", "StreamRun", "events", "stream", "source_blocks",
+__all__ = ["NEGATIVE", "PAUSE", "Event", "Heard", "Stream", "TranscriptStream", "StreamOptions", "StreamRun", "events", "stream", "source_blocks",
            "raw_pcm_blocks", "microphone_blocks"]
 
 
@@ -118,6 +119,99 @@ class Stream:
         return [event] if event.probability >= self.threshold else []
 
 
+PAUSE = 1.0  # seconds of nothing but blanks that end an utterance: longer than any gap inside fsdd-sequences
+
+
+@dataclass
+class Heard:
+    """What a transcription model has heard of the utterance in progress: its text so far (`final` once a pause
+    or the end of the stream ends it), from the first to the last frame of its tokens, in seconds."""
+
+    start: float
+    end: float
+    text: str
+    final: bool
+
+    def to_dict(self) -> dict:
+        """JSON-ready: start, end, text, final."""
+        return asdict(self)
+
+
+class TranscriptStream:
+    """Feed audio blocks of any length with `feed`, then `close`; both return what was heard meanwhile: a
+    partial `Heard` each time the text grows, and a final one when PAUSE seconds of blanks (or the end) end
+    the utterance, after which the next starts from a fresh state. Greedy CTC decoding, frame by frame, of
+    the model's streaming step (`StreamingTranscriber`), whose frames are those of the offline pass."""
+
+    def __init__(self, model: Transcriber, pause: float = PAUSE):
+        self.model, self.net = model.eval(), StreamingTranscriber(model.eval())
+        features = model.config.features
+        self.seconds_per_frame = self.net.chunk / features.sr
+        self.pause_frames = max(1, round(pause / self.seconds_per_frame))
+        self.pending = np.zeros(features.n_fft // 2, np.float32)  # the centre padding before the first frame
+        self.received, self.frames = 0, 0  # real samples, output frames so far
+        self.state: list[torch.Tensor] | None = None
+        self.previous = BLANK  # the best token of the last frame
+        self.tokens: list[tuple[int, int]] = []  # (token, frame) of the utterance in progress
+        self.quiet = 0  # frames since its last token
+
+    def feed(self, y: np.ndarray) -> list[Heard]:
+        """Take the next samples (mono float32 at the model's rate, all finite)."""
+        y = np.asarray(y, np.float32)
+        check_finite(y, "the audio fed to the stream", self.model.config.features.sr, self.received)
+        self.received += len(y)
+        self.pending = np.concatenate([self.pending, y])
+        return self._run(limit=None)
+
+    def close(self) -> list[Heard]:
+        """The end of the audio: finish the frames it completes (as the offline pass pads the end) and the utterance."""
+        hop = self.model.config.features.hop_length
+        real_frames = (1 + self.received // hop) // self.net.stride
+        self.pending = np.concatenate([self.pending, np.zeros(self.net.tail + self.net.chunk, np.float32)])
+        heard = self._run(limit=real_frames)
+        return heard + self._heard(final=True) if self.tokens else heard
+
+    def _run(self, limit: int | None) -> list[Heard]:
+        if self.state is None:
+            if len(self.pending) < self.net.tail:
+                return []
+            self.state = self.net.initial_state()
+            self.state[0] = torch.from_numpy(self.pending[None, : self.net.tail].copy())
+            self.pending = self.pending[self.net.tail:]
+        heard = []
+        while len(self.pending) >= self.net.chunk and (limit is None or self.frames < limit):
+            k = len(self.pending) // self.net.chunk if limit is None else min(len(self.pending) // self.net.chunk,
+                                                                               limit - self.frames)
+            samples = torch.from_numpy(self.pending[None, : k * self.net.chunk].copy())
+            self.pending = self.pending[k * self.net.chunk:]
+            with torch.inference_mode():
+                log_probs, *state = self.net(samples, *self.state)
+            self.state = state
+            grew = False
+            for token in log_probs[0].argmax(-1).tolist():
+                if token != BLANK and token != self.previous:
+                    self.tokens.append((token, self.frames))
+                    grew, self.quiet = True, 0
+                else:
+                    self.quiet += 1
+                self.previous, self.frames = token, self.frames + 1
+                if self.tokens and self.quiet >= self.pause_frames:
+                    heard += self._heard(final=False) * grew + self._heard(final=True)
+                    grew = False
+                    self.tokens, self.previous = [], BLANK
+                    self.state = self.state[:1] + self.net.initial_state()[1:]  # a fresh utterance, the same audio
+            if grew:
+                heard += self._heard(final=False)
+        return heard
+
+    def _heard(self, final: bool) -> list[Heard]:
+        """The utterance in progress as heard so far, or nothing where it is no text (spaces alone)."""
+        seconds = self.seconds_per_frame
+        text = self.model.text([token for token, _ in self.tokens]).strip()
+        return [Heard(round(self.tokens[0][1] * seconds, 3), round((self.tokens[-1][1] + 1) * seconds, 3),
+                      text, final)] if text else []
+
+
 def raw_pcm_blocks(sr: int, block_seconds: float) -> Iterator[np.ndarray]:
     """Signed 16-bit little-endian mono PCM at `sr` from standard input (`arecord -f S16_LE -c 1 -r SR -t raw`)."""
     size = max(1, int(block_seconds * sr)) * 2
@@ -145,9 +239,11 @@ def microphone_blocks(sr: int, block_seconds: float) -> Iterator[np.ndarray]:
             return
 
 
-def events(model: AudioClassifier, blocks: Iterable[np.ndarray], threshold: float = 0.5) -> Iterator[Event]:
-    """Every event in a stream of audio blocks, as soon as its segment ends."""
-    stream = Stream(model, threshold)
+def events(model: AudioClassifier | Transcriber, blocks: Iterable[np.ndarray],
+           threshold: float = 0.5) -> Iterator[Event | Heard]:
+    """Every event in a stream of audio blocks, as soon as its segment ends; of a transcription model, what
+    it heard, as soon as it heard it."""
+    stream = TranscriptStream(model) if isinstance(model, Transcriber) else Stream(model, threshold)
     for block in blocks:
         yield from stream.feed(block)
     yield from stream.close()
@@ -223,12 +319,15 @@ class StreamRun:
             yield block
 
 
-def stream(model: str | Path | AudioClassifier, options: StreamOptions | None = None) -> StreamRun:
+def stream(model: str | Path | AudioClassifier | Transcriber, options: StreamOptions | None = None) -> StreamRun:
     """Classify audio as it arrives from `options.source` with `model` (a name, a bundle or a loaded
-    classifier): iterate over the result for the events, each as soon as its segment ends."""
+    classifier): iterate over the result for the events, each as soon as its segment ends; with a
+    transcription model, for what it hears (`Heard`: partial text as it grows, final when a pause ends it)."""
     from gruve import bundle
 
     options = options or StreamOptions()
-    classifier = model if isinstance(model, AudioClassifier) else bundle.load(model, task="listen")
-    StreamingClassifier(classifier)  # a model that cannot stream says so now, before any audio is read
+    classifier = (model if isinstance(model, (AudioClassifier, Transcriber))
+                  else bundle.load(model, task=("listen", "transcribe")))
+    # a model that cannot stream says so now, before any audio is read
+    (StreamingTranscriber if isinstance(classifier, Transcriber) else StreamingClassifier)(classifier)
     return StreamRun(classifier, options)

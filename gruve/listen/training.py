@@ -23,6 +23,7 @@ from gruve.features import FeatureConfig
 from gruve.listen.augment import AugmentConfig, augment
 from gruve.listen.evaluation import classification_report, clip_probabilities, split_record
 from gruve.listen.model import ANSWERS, ARCHITECTURES, POOLINGS, AudioClassifier, ClassifierConfig
+from gruve.listen.transcriber import UNITS
 from gruve.training import TrainOptions
 
 
@@ -54,11 +55,14 @@ class ListenOptions:
     merge: list[str] = field(default_factory=list)  # "a,b=c": classes a and b become class c
     exclude: list[str] = field(default_factory=list)  # classes (folders) to leave out
     test_fold: int | None = None  # for fold corpora: the fold held out as test (default: the first)
+    unit: str | None = None  # a transcription model's tokens (data with a text column): characters or words
+    # (default: the corpus's, else characters)
     strict: bool = False  # stop at the first unreadable file instead of skipping it
     cache_dir: Path | None = None  # cache for downloads and features
 
     def __post_init__(self):
         self.data = str(self.data)
+        check(self.unit is None or self.unit in UNITS, "unit", f"{{unit}} {self.unit} is not one of {', '.join(UNITS)}.")
         self.cache_dir = None if self.cache_dir is None else Path(self.cache_dir)
         check(self.architecture in ARCHITECTURES, "architecture",
               f"{{architecture}} {self.architecture} is not one of {', '.join(ARCHITECTURES)}.")
@@ -118,7 +122,30 @@ def collate(floor: float):
     return pad
 
 
-class ListenTask(L.LightningModule):
+class WarmupCosine(L.LightningModule):
+    """The optimiser every listen model learns with: AdamW at `options.lr` with a linear warm-up and a cosine
+    decay, stepped every batch."""
+
+    def configure_optimizers(self):
+        """AdamW at `lr` with the warm-up and cosine schedule of `_warmup_cosine`, stepped every batch."""
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.options.lr, weight_decay=self.options.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self._warmup_cosine)
+        return [optimizer], [{"scheduler": schedule, "interval": "step"}]
+
+    def _warmup_cosine(self, step: int) -> float:
+        """Linear warm-up over the first 10% of steps, then cosine decay to zero.
+
+        Read from the trainer at each step (not stored in the scheduler's state), so a run resumed
+        with more epochs stretches its schedule instead of failing.
+        """
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = max(1, total // 10)
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+class ListenTask(WarmupCosine):
     """How a classifier learns: cross-entropy on augmented (possibly mixed, so soft) targets, AdamW with a
     warm-up and cosine schedule; validation loss and accuracy each epoch."""
 
@@ -149,24 +176,6 @@ class ListenTask(L.LightningModule):
         self.log("val_loss", F.cross_entropy(logits, labels), prog_bar=True, batch_size=len(labels), sync_dist=True)
         self.log("val_acc", self.val_accuracy, prog_bar=True, batch_size=len(labels))
 
-    def configure_optimizers(self):
-        """AdamW at `lr` with the warm-up and cosine schedule of `_warmup_cosine`, stepped every batch."""
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.options.lr, weight_decay=self.options.weight_decay)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self._warmup_cosine)
-        return [optimizer], [{"scheduler": schedule, "interval": "step"}]
-
-    def _warmup_cosine(self, step: int) -> float:
-        """Linear warm-up over the first 10% of steps, then cosine decay to zero.
-
-        Read from the trainer at each step (not stored in the scheduler's state), so a run resumed
-        with more epochs stretches its schedule instead of failing.
-        """
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = max(1, total // 10)
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
 
 @training.run_folder
 def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
@@ -174,6 +183,10 @@ def train(options: ListenOptions, run: TrainOptions, say=print) -> dict:
     `split.csv` where the split was drawn at random); returns its summary: the model's path and metrics."""
     corpus = resolve(options.data, options.cache_dir, options.noise_folder, options.silence_class)
     target = corpus.target(options.target)
+    if target == "text":
+        from gruve.listen.transcriber_training import train_transcriber
+
+        return train_transcriber(options, run, corpus, say)
     corpus = relabel(corpus, target, merges(options.merge), options.exclude)
     for note in corpus.notes:
         say(note)

@@ -1,0 +1,257 @@
+"""The speech recogniser: waveform in, a CTC distribution over characters (or words) for every frame out,
+features and normalisation inside; its text, and its vocabulary.
+
+The network is a classifier's (log-mel, per-bin normalisation, the causal conv front end of a `crnn`, a GRU
+stack) with a linear layer on every recurrent frame instead of pooling: the shape of deepspeech.pytorch with
+GRUs. Plain torch (no Lightning), so loading a model and transcribing starts fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gruve import audio
+from gruve.errors import GruveError, check
+from gruve.features import FeatureConfig, LogMel
+from gruve.listen.model import ARCHITECTURES, fold_batch_norm, normalisation, stream_frames
+from gruve.nn import ConvFrontEnd, RecurrentStack
+
+UNITS = ("characters", "words")  # what a vocabulary's tokens are
+TRANSCRIBERS = ("crnn", "gru", "bigru")  # of listen's ARCHITECTURES: the GRU ones
+BLANK = 0  # the CTC blank's index; token i of the vocabulary is output i + 1
+
+
+def normalise(text: str) -> str:
+    """Text as a transcription model learns and is scored on it: lower case, words separated by one space."""
+    return " ".join(text.lower().split())
+
+
+@dataclass
+class TranscriberConfig:
+    """Everything that defines a recogniser's network: its vocabulary, features, architecture and sizes.
+    Stored in every bundle, so a model file rebuilds the network it was trained as."""
+
+    tokens: list[str]  # the vocabulary, in the order of the outputs after the blank
+    unit: str = "characters"  # "characters" (a space is a token) or "words"
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    architecture: str = "crnn"
+    hidden_size: int = 128
+    num_layers: int = 2
+    dropout: float = 0.2
+    conv_channels: tuple[int, ...] = (16, 32, 64)
+    conv_time_pool: tuple[int, ...] = (2, 2, 1)
+
+    def __post_init__(self):
+        if isinstance(self.features, dict):
+            self.features = FeatureConfig(**self.features)
+        self.conv_channels, self.conv_time_pool = tuple(self.conv_channels), tuple(self.conv_time_pool)
+        check(self.architecture in TRANSCRIBERS, "architecture", f"{{architecture}} {self.architecture}: a "
+                                                                 f"transcription model is one of {', '.join(TRANSCRIBERS)}.")
+        check(self.unit in UNITS, "unit", f"{{unit}} {self.unit} is not one of {', '.join(UNITS)}.")
+        check(len(set(self.tokens)) == len(self.tokens) and all(self.tokens), "tokens",
+              "{tokens} must be distinct and not empty.")
+
+    def to_dict(self) -> dict:
+        """The config as plain JSON-ready values, as a bundle stores it."""
+        return asdict(self)
+
+
+@dataclass
+class Transcript:
+    """What a model hears in one file: its text, and each word with its start and end in seconds."""
+
+    path: str
+    text: str
+    words: list[tuple[float, float, str]]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the path, the text, and the words as objects with `start`, `end` and `word`."""
+        return {"path": self.path, "text": self.text,
+                "words": [{"start": start, "end": end, "word": word} for start, end, word in self.words]}
+
+
+class Transcriber(nn.Module):
+    """Log-mel, per-bin normalisation, optional causal conv front end, recurrent stack, a linear CTC output."""
+
+    task = "transcribe"
+    config_class = TranscriberConfig  # what a bundle's "config" is read as (see `gruve.bundle.load`)
+
+    def __init__(self, config: TranscriberConfig):
+        super().__init__()
+        self.config = config
+        cell, bidirectional, conv = ARCHITECTURES[config.architecture]
+        n_mels = config.features.n_mels
+        self.features = LogMel(config.features)
+        # Per-mel-bin statistics of the training set, set once before training (see `set_normalisation`).
+        self.register_buffer("feature_mean", torch.zeros(n_mels))
+        self.register_buffer("feature_std", torch.ones(n_mels))
+        self.frontend = ConvFrontEnd(n_mels, config.conv_channels, config.conv_time_pool) if conv else None
+        input_size = self.frontend.output_size if conv else n_mels
+        self.recurrent = RecurrentStack(cell, input_size, config.hidden_size, config.num_layers,
+                                        bidirectional, config.dropout)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(self.recurrent.output_size, len(config.tokens) + 1)
+        self.index = {token: i + 1 for i, token in enumerate(config.tokens)}
+
+    @staticmethod
+    def describe(meta: dict) -> tuple[str, str]:
+        """What a bundle's model is and its headline test score, for `gruve models`."""
+        config, metrics = meta["config"], meta.get("metrics", {})
+        tokens = config["tokens"]
+        what = (f"speech to text, {len(tokens)} {config.get('unit', 'characters')}: "
+                f"{' '.join(repr(t) for t in tokens[:6])}{'…' if len(tokens) > 6 else ''}")
+        return what, f"WER {metrics['test_wer']:.2%}" if "test_wer" in metrics else "-"
+
+    @property
+    def stride(self) -> int:
+        """Log-mel frames per output frame (the conv front end's time stride)."""
+        return self.frontend.stride if self.frontend is not None else 1
+
+    @property
+    def seconds_per_frame(self) -> float:
+        """The time between two output frames."""
+        return self.config.features.hop_length * self.stride / self.config.features.sr
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest recording the model can transcribe: one output frame's worth of samples."""
+        return self.config.features.hop_length * self.stride
+
+    def set_normalisation(self, features: list) -> None:
+        """Per-bin mean and standard deviation over every frame of `features` (each `(n_mels, frames)`)."""
+        mean, std = normalisation(features)
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std)
+
+    def encode(self, text: str) -> list[int] | None:
+        """The output indices of normalised `text`, or None where it has a token outside the vocabulary."""
+        tokens = list(text) if self.config.unit == "characters" else text.split()
+        ids = [self.index.get(token) for token in tokens]
+        return None if None in ids else ids
+
+    def text(self, ids: list[int]) -> str:
+        """The text of output indices `ids` (blanks left out), as `encode` reads it."""
+        tokens = [self.config.tokens[i - 1] for i in ids if i != BLANK]
+        return "".join(tokens) if self.config.unit == "characters" else " ".join(tokens)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """Per-frame log-probabilities `(batch, frames, tokens + 1)` of waveforms `y` `(batch, samples)`."""
+        return torch.log_softmax(self.logits(self.features(y))[0], dim=-1)
+
+    def logits(self, features: torch.Tensor, lengths: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """CTC logits `(batch, frames, tokens + 1)` of log-mel `features` `(batch, n_mels, frames)` with each
+        one's length in log-mel frames, and the output frames each has."""
+        x = (features - self.feature_mean[:, None]) / self.feature_std[:, None]
+        if self.frontend is not None:
+            x = self.frontend(x)
+            lengths = None if lengths is None else self.frontend.frames_out(lengths)
+        else:
+            x = x.transpose(1, 2)
+        return self.head(self.dropout(self.recurrent(x, lengths))), lengths
+
+    def decode(self, log_probs: torch.Tensor, path: str = "") -> Transcript:
+        """Greedy CTC decoding of one recording's `log_probs` `(frames, tokens + 1)`: the best token of each
+        frame, repeats merged and blanks dropped. A word starts at the first frame of its first token and ends
+        after the last frame of its last token."""
+        best = log_probs.argmax(-1).tolist()
+        spans = []  # (token, first frame, frame after the last) of each emitted token
+        for t, token in enumerate(best):
+            if token != BLANK and t and best[t - 1] == token:
+                spans[-1] = (token, spans[-1][1], t + 1)
+            elif token != BLANK:
+                spans.append((token, t, t + 1))
+        words, current = [], []  # current: the spans of the word being read (characters)
+        for span in spans + [(None, 0, 0)]:
+            token = None if span[0] is None else self.config.tokens[span[0] - 1]
+            if self.config.unit == "words" and token is not None:
+                words.append((span[1], span[2], token))
+            elif token is None or token == " ":
+                if current:
+                    words.append((current[0][1], current[-1][2], "".join(self.config.tokens[s[0] - 1] for s in current)))
+                current = []
+            else:
+                current.append(span)
+        seconds = self.seconds_per_frame
+        return Transcript(path, " ".join(word for _, _, word in words),
+                          [(round(a * seconds, 3), round(b * seconds, 3), word) for a, b, word in words])
+
+    @torch.inference_mode()
+    def transcribe(self, path: str | Path) -> Transcript:
+        """The text of one audio file, with each word's start and end."""
+        self.eval()
+        y = audio.load(path, self.config.features.sr, self.min_samples)
+        return self.decode(self(torch.from_numpy(y)[None])[0], str(path))
+
+    def onnx_graphs(self) -> list:
+        """What `gruve export` writes: the recogniser, waveform in and per-frame CTC log-probabilities out."""
+        from gruve.export import Graph
+
+        sr = self.config.features.sr
+        meta = {"tokens": self.config.tokens, "unit": self.config.unit, "blank": BLANK,
+                "features": self.config.features.to_dict(), "architecture": self.config.architecture,
+                "seconds_per_frame": self.seconds_per_frame}
+        graphs = [Graph("", self, (torch.randn(2, sr),), ["waveform"], ["log_probs"],
+                        {"waveform": {0: "batch", 1: "samples"}, "log_probs": {0: "batch", 1: "frames"}}, meta,
+                        check=[(torch.randn(3, int(2.3 * sr)),)])]
+        if self.recurrent.bidirectional:
+            return graphs
+        stream = StreamingTranscriber(self)
+        names = stream.state_names()
+        state = stream.initial_state(2)
+        state[0] = torch.randn_like(state[0])
+        batch_axis = {name: {1 if name == "hidden" else 0: "batch"} for name in names}
+        usage = ("Feed samples in multiples of chunk_samples; each chunk gives CTC log-probabilities for one frame "
+                 "per chunk (blank first, then the tokens). Start every state at zeros, and tail at n_fft/2 zeros "
+                 "followed by the first n_fft/2 - hop_length samples; states *_out feed the next call.")
+        graphs.append(Graph(
+            "stream", stream, (torch.randn(2, 3 * stream.chunk), *state), ["samples", *names],
+            ["log_probs", *(f"{name}_out" for name in names)],
+            {"samples": {0: "batch", 1: "samples"}, "log_probs": {0: "batch", 1: "frames"}, **batch_axis,
+             **{f"{name}_out": axes for name, axes in batch_axis.items()}},
+            {**meta, "chunk_samples": stream.chunk, "state_names": names, "usage": usage},
+            check=[(torch.randn(1, 7 * stream.chunk), *stream.initial_state(1))]))
+        return graphs
+
+
+class StreamingTranscriber(nn.Module):
+    """`forward(samples, *state)`: `samples (batch, k * chunk)` are the next audio samples; returns each new
+    frame's CTC log-probabilities `(batch, k, tokens + 1)` followed by the new state (as
+    `gruve.listen.model.StreamingClassifier`, without pooling): frame `t` gets what the whole recording's
+    forward pass gives it, since a crnn or gru only looks back."""
+
+    def __init__(self, model: Transcriber):
+        super().__init__()
+        if model.recurrent.bidirectional:
+            raise GruveError(f"a {model.config.architecture} model reads each recording backwards as well as "
+                             "forwards, so it needs the whole recording before it can answer and cannot stream; "
+                             "crnn and gru models can.")
+        features = model.config.features
+        if features.n_fft < features.hop_length:
+            raise GruveError("streaming needs n_fft at least as long as hop_length.")
+        self.model = model
+        self.frontend = fold_batch_norm(model.frontend) if model.frontend is not None else None
+        self.stride = model.stride
+        self.chunk = features.hop_length * self.stride  # samples per output frame
+        self.tail = features.n_fft - features.hop_length
+
+    def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
+        """The state before the first frame, for `batch` streams (its audio tail is zeros: see the class)."""
+        rnn = self.model.recurrent.rnn
+        conv = self.model.frontend.initial_context(batch) if self.model.frontend is not None else []
+        return [torch.zeros(batch, self.tail), *conv, torch.zeros(rnn.num_layers, batch, rnn.hidden_size)]
+
+    def state_names(self) -> list[str]:
+        """The name of each state tensor, in order: the ONNX graph's input names."""
+        conv = len(self.model.frontend.blocks) if self.model.frontend is not None else 0
+        return ["tail", *(f"conv{i}" for i in range(conv)), "hidden"]
+
+    def forward(self, samples: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The next chunks of samples and the state in; each new frame's log-probabilities and the new state out."""
+        h, tail, conv, hidden = stream_frames(self.model, self.frontend, samples, state[0], list(state[1:-1]),
+                                              state[-1])
+        return torch.log_softmax(self.model.head(h), dim=-1), tail, *conv, hidden
