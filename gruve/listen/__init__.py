@@ -34,6 +34,8 @@ _EXPORTS = {
     "expand_files": "gruve.listen.prediction",
     "StreamOptions": "gruve.listen.streaming",
     "Stream": "gruve.listen.streaming",
+    "TranscriptStream": "gruve.listen.streaming",
+    "Heard": "gruve.listen.streaming",
     "Event": "gruve.listen.streaming",
     "stream": "gruve.listen.streaming",
     "events": "gruve.listen.streaming",

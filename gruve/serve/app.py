@@ -31,7 +31,7 @@ from gruve.serve.limits import BodyTooLarge, Guard, Limits, Refused
 
 PAGE = Path(__file__).with_name("page.html")
 GENERATED_TYPES = {".mid": "audio/midi", ".wav": "audio/wav", ".png": "image/png"}
-STREAMING_TASKS = ("listen",)
+STREAMING_TASKS = ("listen", "transcribe")
 
 
 @dataclass
@@ -49,6 +49,7 @@ def load_models(specs: list[str]) -> dict[str, Loaded]:
     each under its name (a file's or folder's stem)."""
     from gruve import bundle
     from gruve.listen.model import StreamingClassifier
+    from gruve.listen.transcriber import StreamingTranscriber
 
     loaded: dict[str, Loaded] = {}
     for spec in specs or bundle.pretrained_names():
@@ -62,10 +63,12 @@ def load_models(specs: list[str]) -> dict[str, Loaded]:
         task = meta["task"]
         what, score = bundle.model_class(task).describe(meta)
         info = {"name": name, "task": task, "what": what, "test_score": score}
-        if task == "listen":
-            info.update(labels=model.labels, sr=model.config.features.sr)
+        if task in STREAMING_TASKS:
+            info.update(sr=model.config.features.sr)
+            if task == "listen":
+                info["labels"] = model.labels
             try:
-                StreamingClassifier(model)
+                (StreamingClassifier if task == "listen" else StreamingTranscriber)(model)
                 info["streams"] = True
             except GruveError:
                 info["streams"] = False
@@ -216,10 +219,22 @@ def create_app(models: dict[str, Loaded], limits: Limits | None = None, token: s
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    @app.post("/transcribe/{model}", summary="Transcribe a recording: its text and each word's start and end "
+                                             "(the file as for /listen)")
+    async def transcribe(model: str, request: Request, sr: int | None = None):
+        recogniser = model_for(model, ("transcribe",), "/transcribe").model
+        _, folder = files.new_folder()
+        try:
+            name, path = await _upload(request, folder)
+            return await run(listening, _transcribe, recogniser, path, name, sr, limits.audio_seconds)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     @app.websocket("/stream/{model}")
     async def stream(socket: WebSocket, model: str, sr: int | None = None, threshold: float = 0.5):
         """Binary messages of float32 PCM in (at the model's rate, or `sr`); a JSON event out as each is heard,
-        as `gruve listen stream --json` prints them; the text message "end" finishes the stream."""
+        as `gruve listen stream --json` prints them (a classifier's labels, or a transcriber's text as it
+        grows); the text message "end" finishes the stream, answered by {"done": true, "seconds": S}."""
         await socket.accept()
         try:
             found = model_for(model, STREAMING_TASKS, "/stream")
@@ -350,12 +365,10 @@ def _at_most(value, limit, option: str, flag: str) -> None:
         raise Refused(f"{option!r} is {value:g}, more than this server's limit of {limit:g} ({flag}).", 422)
 
 
-def _label(classifier, path: Path, name: str, k: int, sr: int | None, max_seconds: float) -> dict:
-    """`gruve listen predict --json`'s answer for one uploaded file at `path` (an audio file, or float32 PCM at
-    `sr`), reported under the client's `name`."""
+def _audio_file(path: Path, name: str, sr: int | None, max_seconds: float) -> Path:
+    """The uploaded file at `path` as an audio file the capabilities read (float32 PCM at `sr` written as a
+    WAV), within `max_seconds`; refused in one sentence naming the client's `name`."""
     import soundfile as sf
-
-    from gruve import listen
 
     if path.stat().st_size == 0:
         raise Refused(f"{name} is empty: send an audio file.", 400)
@@ -370,17 +383,37 @@ def _label(classifier, path: Path, name: str, k: int, sr: int | None, max_second
     else:
         try:
             seconds = sf.info(str(path)).duration
-        except Exception:  # not a format soundfile reads; the decoders behind `predict` will say what it is
+        except Exception:  # not a format soundfile reads; the decoders behind the capabilities will say what it is
             seconds = 0.0
     if seconds > max_seconds:
         raise Refused(f"{name} lasts {seconds:,.1f} seconds, more than this server's limit of {max_seconds:g} "
                       "(--audio-seconds).", 413)
-    result = listen.predict(classifier, path, top_k=k)
+    return path
+
+
+def _answer(result, path: Path, name: str) -> dict:
+    """The one file's answer of a `predict` or `transcribe` result, under the client's `name`, or its failure."""
     if result.failures:
         raise Refused(result.failures[0].replace(str(path), name), 400)
     answer = result.to_json()[0]
     answer["path"] = name
     return answer
+
+
+def _label(classifier, path: Path, name: str, k: int, sr: int | None, max_seconds: float) -> dict:
+    """`gruve listen predict --json`'s answer for one uploaded file (an audio file, or float32 PCM at `sr`)."""
+    from gruve import listen
+
+    path = _audio_file(path, name, sr, max_seconds)
+    return _answer(listen.predict(classifier, path, top_k=k), path, name)
+
+
+def _transcribe(recogniser, path: Path, name: str, sr: int | None, max_seconds: float) -> dict:
+    """`gruve listen transcribe --json`'s answer for one uploaded file."""
+    from gruve import listen
+
+    path = _audio_file(path, name, sr, max_seconds)
+    return _answer(listen.transcribe(recogniser, path), path, name)
 
 
 class _Listener:
@@ -391,7 +424,8 @@ class _Listener:
 
         from gruve import listen
 
-        self.stream = listen.Stream(classifier, threshold)
+        self.stream = (listen.TranscriptStream(classifier) if isinstance(classifier, listen.Transcriber)
+                       else listen.Stream(classifier, threshold))
         model_sr = classifier.config.features.sr
         self.resampler = soxr.ResampleStream(sr, model_sr, 1, dtype="float32") if sr and sr != model_sr else None
         self.seconds = 0.0

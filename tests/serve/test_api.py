@@ -155,7 +155,7 @@ def test_the_stream_gives_the_events_of_gruve_listen_stream(client, models):
 
 def test_a_bad_stream_is_told_and_a_dropped_one_harms_nothing(client):
     with client.websocket_connect("/stream/bach-chorales") as socket:
-        assert socket.receive_json() == {"error": "bach-chorales is a compose model, and /stream needs a listen model."}
+        assert socket.receive_json() == {"error": "bach-chorales is a compose model, and /stream needs a listen or transcribe model."}
     with client.websocket_connect("/stream/fsdd-digits") as socket:
         socket.send_text("hello")
         assert socket.receive_json()["error"].startswith("send the audio as binary messages of float32 samples")
