@@ -39,7 +39,6 @@ _EXPORTS = {
     "AugmentConfig": "gruve.listen.augment",
     "Explanation": "gruve.listen.explanation",
     "explain": "gruve.listen.explanation",
-    "gate_activity": "gruve.listen.explanation",
 }
 __all__ = list(_EXPORTS)
 
