@@ -109,8 +109,8 @@ def explain(model: str | os.PathLike | MusicLM | PianoRollModel, piece: str | os
 
     A language model reads the piece's tokens from BOS, as written (transposition 0, if it was trained with
     one) and without the corpus labels it was trained on (a score file carries none: the condition embedding
-    adds nothing for them); a piano-roll model reads its roll on its own
-    grid, from the silent start frame it was trained with. The gate is recomputed from the last recurrent
+    adds nothing for them); a piano-roll model reads its roll on its own grid, from the silent start frame
+    it was trained with. The gate is recomputed from the last recurrent
     layer's weights over its real inputs (`gruve.nn.gate_activity`)."""
     if not isinstance(model, (MusicLM, PianoRollModel)):
         name, model = str(model), bundle.load(model)
@@ -165,14 +165,14 @@ def _read(piece: str, model, cache_dir: Path | None):
 def _language_model(model: MusicLM, score, path: str, name: str) -> Explanation:
     """Surprisal of every token after BOS, and the last layer's gate as it read the token before; the roll is
     on the tokenizer's own grid, so that every note stands on the row of its tokens."""
-    from gruve.compose.lm.scoring import encode, token_nll
+    from gruve.compose.lm.scoring import encode, lookback_rows, token_nll
 
     data = encode([Piece(path, score, "test")], model.tokenizer, model.config)  # the transposition's row only
     _, times, steps_per_quarter = tokens.timed(model.tokenizer, score)
     roll = rolls.score_to_roll(score, steps_per_quarter, model.config.drums)
     vocabulary = {i: token for token, i in model.tokenizer.vocab.items()}
     rows = torch.from_numpy(data.rows(0))[None]
-    lookback = rows[:, 1] if rows.shape[1] > 1 else None
+    lookback = lookback_rows(rows)
     condition = torch.tensor(data.conditions, dtype=torch.long).reshape(1, -1)
     surprisal, _, _ = token_nll(model, rows[:, 0], torch.tensor([rows.shape[2]]), condition, lookback)
     inputs = model._inputs(rows[:, 0, :-1], condition, None if lookback is None else lookback[:, :-1])
