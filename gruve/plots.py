@@ -167,32 +167,10 @@ def explanation(e, path: Path) -> Path:
     ax.set_title(f"evidence per recurrent frame: {weight} x the frame's logit (a window's frames add up to its "
                  "logits)", loc="left", fontsize=9)
 
-    ax = axes["gate"]
-    if gated:
-        symbol = "z" if e.cell == "GRU" else "f"
-        parts = np.split(e.gate, 2 if e.bidirectional else 1, axis=1)
-        for part, direction in zip(parts, ("forward", "backward") if e.bidirectional else ("mean over units",)):
-            ax.plot(e.frame_times, part.mean(1), drawstyle="steps-mid", label=direction)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel(f"mean {symbol}")
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.8)
-        ax.set_title(f"layer {e.layer} {e.gate_name}", loc="left", fontsize=9)
-        edges = np.concatenate([[e.frame_times[0] - e.frame_seconds / 2], (e.frame_times[1:] + e.frame_times[:-1]) / 2,
-                                [e.frame_times[-1] + e.frame_seconds / 2]])
-        units = np.concatenate([part[:, np.argsort(part.mean(0))] for part in parts], axis=1)
-        mesh = axes["units"].pcolormesh(edges, np.arange(units.shape[1] + 1) - 0.5, units.T, vmin=0, vmax=1,
-                                        cmap="viridis")
-        fig.colorbar(mesh, cax=bars["units"], label=symbol)
-        axes["units"].set_ylabel("unit")
-        axes["units"].yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        direction = " (forward units below the line, backward above)" if e.bidirectional else ""
-        axes["units"].set_title(f"{symbol} of each unit, units sorted by their mean{direction}", loc="left", fontsize=9)
-        if e.bidirectional:
-            axes["units"].axhline(parts[0].shape[1] - 0.5, color="white", linewidth=1)
-    else:
-        ax.text(0.5, 0.5, f"layer {e.layer} is a plain RNN: it has no gate, every frame rewrites its whole state",
-                transform=ax.transAxes, ha="center", va="center", fontsize=9)
-        ax.set_yticks([])
+    edges = np.concatenate([[e.frame_times[0] - e.frame_seconds / 2], (e.frame_times[1:] + e.frame_times[:-1]) / 2,
+                            [e.frame_times[-1] + e.frame_seconds / 2]])
+    _gate_panels(fig, axes["gate"], axes.get("units"), bars.get("units"), e.frame_times, e.gate, edges, e.gate,
+                 e.cell, e.layer, e.gate_name, e.bidirectional)
 
     limit = max(float(np.abs(e.occlusion).max()), 1e-6)
     image = axes["occlusion"].imshow(e.occlusion, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
@@ -217,6 +195,123 @@ def explanation(e, path: Path) -> Path:
         ax.set_xlim(0, e.duration)
         ax.tick_params(labelbottom=row == rows[-1])
     axes[rows[-1]].set_xlabel("time (s)")
+    _save(fig, path, dpi=100)
+    return path
+
+
+def _gate_panels(fig, ax, units_ax, bar, times: np.ndarray, gate: np.ndarray | None, edges: np.ndarray,
+                 columns: np.ndarray | None, cell: str, layer: int, name: str | None, bidirectional: bool = False,
+                 columns_say: str = "") -> None:
+    """A recurrent layer's gate (see `gruve.nn.GATES`) over time, as listen's and compose's explanations
+    show it: on `ax` its mean over units at each of `times`; on `units_ax` a heat map of `columns (columns,
+    units)` between `edges`, units sorted by their mean (a bidirectional layer's forward units below, its
+    backward ones above), with its colour bar on `bar`. A plain RNN (`gate` None) gets a sentence saying it
+    has no gate."""
+    if gate is None:
+        ax.text(0.5, 0.5, f"layer {layer} is a plain RNN: it has no gate, every step rewrites its whole state",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9)
+        ax.set_yticks([])
+        return
+    symbol = "z" if cell == "GRU" else "f"
+    count = 2 if bidirectional else 1
+    for part, direction in zip(np.split(gate, count, axis=1),
+                               ("forward", "backward") if bidirectional else ("mean over units",)):
+        ax.plot(times, part.mean(1), drawstyle="steps-mid", label=direction)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"mean {symbol}")
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.8)
+    ax.set_title(f"layer {layer} {name}", loc="left", fontsize=9)
+    parts = np.split(columns, count, axis=1)
+    units = np.concatenate([part[:, np.argsort(np.nanmean(part, 0))] for part in parts], axis=1)
+    mesh = units_ax.pcolormesh(edges, np.arange(units.shape[1] + 1) - 0.5, np.ma.masked_invalid(units.T), vmin=0,
+                               vmax=1, cmap="viridis")
+    fig.colorbar(mesh, cax=bar, label=symbol)
+    units_ax.set_ylabel("unit")
+    units_ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    direction = " (forward units below the line, backward above)" if bidirectional else ""
+    units_ax.set_title(f"{symbol} of each unit{columns_say}, units sorted by their mean{direction}", loc="left",
+                       fontsize=9)
+    if bidirectional:
+        units_ax.axhline(parts[0].shape[1] - 0.5, color="white", linewidth=1)
+
+
+def surprisal(e, path: Path) -> Path:
+    """Where a compose model was surprised by a piece (`e`, a `gruve.compose.explanation.Explanation`), panels
+    on one time axis: the piece's piano roll with its most surprising moments marked, each token's (step's)
+    surprisal in nats, and the last recurrent layer's gate as it read the piece (its mean over units, and
+    units by time)."""
+    gated, lm = e.gate is not None, e.kind == "language model"
+    heights = {"roll": 2.4, "surprisal": 2.2, "gate": 1.3 if gated else 0.45, "units": 1.9}
+    rows = [row for row in heights if gated or row != "units"]
+    height = sum(heights[row] for row in rows) + 0.55 * len(rows) + 1.2
+    fig = plt.figure(figsize=(11, height))
+    grid = fig.add_gridspec(len(rows), 2, width_ratios=(60, 1), height_ratios=[heights[row] for row in rows],
+                            left=0.085, right=0.91, top=1 - 0.85 / height, bottom=0.5 / height, wspace=0.02,
+                            hspace=0.55 * len(rows) / sum(heights[row] for row in rows))
+    axes = {row: fig.add_subplot(grid[i, 0]) for i, row in enumerate(rows)}
+    bars = {"units": fig.add_subplot(grid[rows.index("units"), 1])} if gated else {}
+    name = Path(e.path).name if Path(e.path).is_file() else e.path  # a file by its name, a set's piece whole
+    fig.suptitle(f"{name} under {e.model} ({e.kind}): mean surprisal {e.nll:.3f} nats per {e.unit}",
+                 fontsize=11)
+    # Row r of the roll holds the notes whose onsets round to r steps (symusic's resampling), so it is centred
+    # on r steps, where a token at that onset stands and where a piano-roll model's step r stands.
+    step = e.roll_step
+    start, end = -step / 2, max(len(e.roll), round(float(e.times[-1]) / step) + 1) * step - step / 2
+
+    ax = axes["roll"]
+    keys = np.flatnonzero(e.roll.any(0)) if e.roll.any() else np.array([39])
+    low, high = max(int(keys.min()) - 2, 0), min(int(keys.max()) + 3, e.roll.shape[1])
+    lowest = 21  # the roll's first column is MIDI note 21 (A0), as gruve.compose.pianoroll.rolls has it
+    ax.imshow(e.roll[:, low:high].T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
+              extent=(start, start + len(e.roll) * step, lowest + low - 0.5, lowest + high - 0.5))
+    surprises = e.surprises()
+    for n, (_, time, _) in enumerate(surprises):
+        ax.axvline(time, color="tab:red", alpha=0.6, linewidth=1.2, label="the most surprising" if n == 0 else None)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+    ax.set_ylabel("drum (MIDI note)" if e.drums else "MIDI pitch")
+    grid_name = f"the tokenizer's grid, {round(1 / step)} steps a quarter note" if lm else "the model's steps"
+    ax.set_title(f"the piece as a piano roll (on {grid_name}; red: its {len(surprises)} most surprising {e.unit}s)",
+                 loc="left", fontsize=9)
+
+    ax = axes["surprisal"]
+    if lm:
+        kinds = np.array([item.split("_")[0] for item in e.items])
+        shown = [kind for kind, _ in sorted(((k, (kinds == k).sum()) for k in set(kinds)), key=lambda x: -x[1])][:7]
+        for n, kind in enumerate(shown):
+            chosen = kinds == kind
+            ax.scatter(e.times[chosen], e.surprisal[chosen], s=9, color=plt.cm.tab10(n % 10), label=kind)
+        rest = ~np.isin(kinds, shown)
+        if rest.any():
+            ax.scatter(e.times[rest], e.surprisal[rest], s=9, color="grey", label="other")
+        ax.legend(loc="upper left", ncol=8, fontsize=8, framealpha=0.8, markerscale=1.5)
+        ax.set_title("surprisal of each token given the ones before it, by the kind of token (several tokens "
+                     "share an instant)", loc="left", fontsize=9)
+    else:
+        ax.step(e.times, e.surprisal, where="mid", color="tab:red")
+        ax.set_title("surprisal of each step (all 88 notes) given the steps before it", loc="left", fontsize=9)
+    ax.axhline(e.nll, color="grey", linestyle="--", linewidth=0.8)
+    low, high = 0, max(float(e.surprisal.max()), 1e-3)
+    ax.set_ylim(low, high * (1.35 if lm else 1.05))  # headroom for the legend
+    ax.set_ylabel("nats")
+
+    if gated:
+        if lm:  # tokens are not evenly spaced: the heat map shows each grid step's mean over its tokens
+            cells = np.round(e.times / step).astype(int)
+            columns = np.full((round((end - start) / step), e.gate.shape[1]), np.nan)
+            for cell in np.unique(cells):
+                columns[cell] = e.gate[cells == cell].mean(0)
+            say = " (the mean over the tokens at each step of the grid)"
+        else:
+            columns, say = e.gate, ""
+        edges = start + np.arange(len(columns) + 1) * step
+        _gate_panels(fig, axes["gate"], axes["units"], bars["units"], e.times, e.gate, edges, columns, e.cell,
+                     e.layer, e.gate_name + f", as it read the {e.unit} before", columns_say=say)
+    else:
+        _gate_panels(fig, axes["gate"], None, None, e.times, None, np.array([]), None, e.cell, e.layer, None)
+    for row, ax in axes.items():
+        ax.set_xlim(start, end)
+        ax.tick_params(labelbottom=row == rows[-1])
+    axes[rows[-1]].set_xlabel(e.time_unit + (" from the start" if lm else ""))
     _save(fig, path, dpi=100)
     return path
 

@@ -53,7 +53,7 @@ def test_shipped_piano_roll_models_reach_their_recorded_jsb_test_nll(name, datas
 
 def test_shipped_groove_drums_reaches_its_recorded_test_nll(datasets):
     from gruve.compose import corpus
-    from gruve.compose.lm.training import encode, held_out_nll
+    from gruve.compose.lm.scoring import encode, held_out_nll
 
     model = gruve.load("groove-drums")
     test = corpus.load(f"groove:{datasets / 'groove'}", say=lambda _: None).split("test")

@@ -166,6 +166,28 @@ def compose_evaluate(
               highlight=False)
 
 
+@app.command("explain")
+def compose_explain(
+    model: str = typer.Argument(..., help=MODEL_HELP + " A language model or a piano-roll model."),
+    piece: str = typer.Argument(..., help="A MIDI / MusicXML / ABC score file, or a piece of a piano-roll set as "
+                                          "SET@SPLIT/INDEX, e.g. jsb@test/0 or nottingham:DIR@valid/3."),
+    out: Path = typer.Option(Path("runs/explain"), "--out", help="Where explain.png and explain.json go."),
+    as_json: bool = typer.Option(False, "--json", help="Print explain.json instead of the summary."),
+    cache_dir: Optional[Path] = CACHE_DIR,
+):
+    """Show where MODEL was surprised by PIECE: explain.png holds the piece's piano roll, the surprisal (NLL in
+    nats) of each token or step given the ones before it, and the last recurrent layer's gate over time;
+    explain.json the same numbers. The mean surprisal is the model's NLL per token (step) on the piece."""
+    from gruve.compose.explanation import explain
+
+    explanation = explain(model, piece, out, cache_dir)
+    if as_json:
+        print(json.dumps(explanation.to_dict()))  # plain: rich's highlighting of thousands of numbers is slow
+        return
+    for line in explanation.summary():
+        console.print(line, highlight=False, soft_wrap=True)
+
+
 @pianoroll.command("train")
 @trains("runs/pianoroll", "200")
 def pianoroll_train(

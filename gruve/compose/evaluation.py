@@ -121,7 +121,7 @@ def _generate(model, corpus, held_out, n, bars, seed, sampling, report, say):
     is taken without them."""
     from gruve.compose.lm.config import TRANSPOSITION
     from gruve.compose.lm.generation import GenerateOptions
-    from gruve.compose.lm.training import encode, held_out_nll
+    from gruve.compose.lm.scoring import encode, held_out_nll
 
     known = model.config.conditions
     corpus_labels = [label for label in known if label != TRANSPOSITION]  # the transposition is 0: as written

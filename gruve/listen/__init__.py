@@ -50,7 +50,6 @@ _EXPORTS = {
     "transcribe": "gruve.listen.transcription",
     "Explanation": "gruve.listen.explanation",
     "explain": "gruve.listen.explanation",
-    "gate_activity": "gruve.listen.explanation",
 }
 __all__ = list(_EXPORTS)
 

@@ -21,7 +21,8 @@ from gruve.compose.lm.config import LMConfig
 from gruve.compose.lm.generation import GenerateOptions
 from gruve.compose.lm.model import MusicLM
 from gruve.compose.lm.sampler import FLAM, Sampler, sample
-from gruve.compose.lm.training import Encoded, LMTask, Streams, held_out_nll
+from gruve.compose.lm.scoring import Encoded, held_out_nll
+from gruve.compose.lm.training import LMTask, Streams
 from gruve.data.sources import DataError
 from gruve.errors import GruveError, OptionError
 
@@ -205,7 +206,8 @@ def test_a_model_conditioned_on_its_transposition_learns_each_windows_shift_and_
     """Transposition augmentation alone teaches a model every key equally (real chorales transposed by up to
     5 semitones lose as much pitch-class closeness to Bach as the model had); told each window's shift, it
     can learn the keys apart, and generation asks for the corpus's own (0)."""
-    from gruve.compose.lm.training import Windows, encode
+    from gruve.compose.lm.scoring import encode
+    from gruve.compose.lm.training import Windows
 
     tokenizer = tokens.build("REMI")
     config = LMConfig("REMI", {}, len(tokenizer), conditions={"folder": ["high", "low"],
@@ -449,7 +451,8 @@ def test_the_lookback_is_the_next_token_wherever_a_bar_repeats_the_one_before():
 
 
 def test_a_lookback_window_is_cut_and_augmented_with_its_ids():
-    from gruve.compose.lm.training import Windows, encode
+    from gruve.compose.lm.scoring import encode
+    from gruve.compose.lm.training import Windows
 
     tokenizer = tokens.build("REMI")
     config = LMConfig("REMI", {}, len(tokenizer), lookback=True)

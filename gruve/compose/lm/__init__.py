@@ -1,8 +1,9 @@
 """The music language model: a GRU over MidiTok tokens, conditioned on a corpus's labels.
 
 One concern a module: `config` (LMConfig), `model` (MusicLM), `onnx` (its exported step), `tokens`
-(tokenizers, augmentation, the lookback), `sampler` (the sampling loop and its rules), `generation`
-(GenerateOptions and the `generate` verb) and `training` (LMOptions and the `train` verb).
+(tokenizers, augmentation, the lookback), `sampler` (the sampling loop and its rules), `scoring` (pieces as
+the model reads them, and their NLL token by token), `generation` (GenerateOptions and the `generate` verb)
+and `training` (LMOptions and the `train` verb).
 """
 
 from __future__ import annotations

@@ -36,10 +36,11 @@ class LMConfig:
         return cls(**config)
 
     def condition_index(self, chosen: dict[str, str]) -> list[int]:
-        """The rows of the condition embedding for one value of every label (the labels' values stacked in
-        order)."""
+        """The rows of the condition embedding for one value of every label in `chosen` (the labels' values
+        stacked in order); a label left out of `chosen` adds nothing (a piece read without it)."""
         rows, offset = [], 0
         for label, values in self.conditions.items():
-            rows.append(offset + values.index(chosen[label]))
+            if label in chosen:
+                rows.append(offset + values.index(chosen[label]))
             offset += len(values)
         return rows

@@ -48,10 +48,23 @@ def from_json(kind: str, params: dict):
 
 def encode(tokenizer, score) -> np.ndarray:
     """Token ids of every note of `score`, its parts merged into one stream."""
+    return np.asarray(_sequence(tokenizer, _merged(score)).ids, dtype=np.int64)
 
-    sequences = tokenizer.encode(_merged(score))
-    sequence = sequences[0] if isinstance(sequences, list) else sequences
-    return np.asarray(sequence.ids, dtype=np.int64)
+
+def timed(tokenizer, score) -> tuple[np.ndarray, np.ndarray, int]:
+    """`encode`'s ids, where each token stands in the piece in quarter notes from its start, and the steps per
+    quarter note of the tokenizer's grid: MidiTok counts its events' times in the ticks of the score it
+    resamples to its grid."""
+    merged = _merged(score)
+    sequence = _sequence(tokenizer, merged)
+    ticks = tokenizer.preprocess_score(merged.copy()).ticks_per_quarter
+    return (np.asarray(sequence.ids, dtype=np.int64),
+            np.asarray([event.time for event in sequence.events], dtype=float) / ticks, ticks)
+
+
+def _sequence(tokenizer, merged):
+    sequences = tokenizer.encode(merged)
+    return sequences[0] if isinstance(sequences, list) else sequences
 
 
 def primer_ids(tokenizer, path: Path, bars: int) -> np.ndarray:

@@ -11,21 +11,20 @@ from typing import Callable
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torchmetrics
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from gruve import training
 from gruve.compose import corpus as corpora
 from gruve.compose.lm import tokens
-from gruve.compose.lm.config import TRANSPOSITION, UNSHIFTED, LMConfig
+from gruve.compose.lm.config import TRANSPOSITION, LMConfig
 from gruve.compose.lm.model import MusicLM
+from gruve.compose.lm.scoring import CHUNK, Encoded, Whole, collate, encode, held_out_nll, lookback_rows, nll_sum
 from gruve.data.items import DataError
 from gruve.compose.checks import check_training
 from gruve.errors import OptionError, check, check_at_least
 from gruve.training import TrainOptions
 
-CHUNK = 1024  # tokens read at once when scoring whole pieces; the state carries across chunks
 
 
 @dataclass(kw_only=True)
@@ -69,36 +68,6 @@ class LMOptions:
               f"{{conditions}} {TRANSPOSITION} needs pieces transposed in training: {{transpose}} above 0.")
         if self.lookback:
             tokens.Lookback(tokens.build(self.tokenizer))  # refuses a tokenizer without bars, before any data is read
-
-
-@dataclass
-class Encoded:
-    """A corpus split as token ids (BOS ... EOS) and each piece's rows of the condition embedding (one per
-    label; none when unconditioned), the transposition's among them at `transposition` (if conditioned on),
-    and for a lookback model the lookback after each id."""
-
-    ids: list[np.ndarray]
-    conditions: list[list[int]]
-    transposition: int | None = None
-    lookback: list[np.ndarray] | None = None
-
-    def rows(self, piece: int) -> np.ndarray:
-        """A piece's ids, `(1, length)`, or its ids over their lookbacks, `(2, length)`: windows and
-        augmentation cut and map both alike (a lookback is a token of the same piece)."""
-        ids = self.ids[piece]
-        return np.stack([ids, self.lookback[piece]]) if self.lookback is not None else ids[None]
-
-    def condition(self, piece: int, shift: int = 0) -> list[int]:
-        """A piece's rows, for a window of it transposed by `shift` semitones (its values run -N..N in order)."""
-        rows = list(self.conditions[piece])
-        if self.transposition is not None:
-            rows[self.transposition] += shift
-        return rows
-
-    @property
-    def tokens(self) -> int:
-        """Tokens predicted over the split: all but the first of each piece."""
-        return sum(len(i) - 1 for i in self.ids)  # predicted tokens: all but the first
 
 
 class Windows(Dataset):
@@ -168,56 +137,7 @@ class Streams(IterableDataset):
                 conditions.append(self.data.condition(piece, shift))
                 cursor[r] = [at, start + self.window] if start + self.window < played.shape[1] - 1 else [at + 1, 0]
             yield (ids[:, 0], lengths, torch.tensor(conditions, dtype=torch.long).reshape(self.rows, -1),
-                   _lookback(ids), fresh)
-
-
-class Whole(Dataset):
-    """Whole pieces, for an exact NLL per token."""
-
-    def __init__(self, data: Encoded):
-        self.data = data
-
-    def __len__(self):
-        return len(self.data.ids)
-
-    def __getitem__(self, i):
-        return torch.from_numpy(self.data.rows(i)), self.data.conditions[i]
-
-
-def _lookback(rows: torch.Tensor) -> torch.Tensor | None:
-    """The lookback ids of a batch of `(batch, 1 or 2, time)` rows (`Encoded.rows`), if it has them."""
-    return rows[:, 1] if rows.shape[1] > 1 else None
-
-
-def collate(pad: int):
-    """Batches `(ids, lengths, condition, lookback)` of `(rows, condition)` items, padded at the end."""
-    def batch(items):
-        lengths = torch.tensor([rows.shape[1] for rows, _ in items])
-        rows = torch.full((len(items), items[0][0].shape[0], int(lengths.max())), pad, dtype=torch.long)
-        for i, (piece, _) in enumerate(items):
-            rows[i, :, :piece.shape[1]] = piece
-        condition = torch.tensor([c for _, c in items], dtype=torch.long).reshape(len(items), -1)
-        return rows[:, 0], lengths, condition, _lookback(rows)
-    return batch
-
-
-def nll_sum(model: MusicLM, ids: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor,
-            lookback: torch.Tensor | None = None, chunk: int | None = None,
-            state: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor]:
-    """Summed NLL of every real token after the first, how many, and the state after reading every token but
-    the last (so a window that ends with the token the next one starts with hands on the state that reads
-    it); in chunks with the state carried, from `state` (zeros if None)."""
-    inputs, targets = ids[:, :-1], ids[:, 1:]
-    lookback = None if lookback is None else lookback[:, :-1]
-    chunk = chunk or max(targets.shape[1], 1)
-    mask = torch.arange(targets.shape[1], device=ids.device)[None] < (lengths[:, None] - 1)
-    total = ids.new_zeros((), dtype=torch.float)
-    for start in range(0, targets.shape[1], chunk):
-        window = slice(start, start + chunk)
-        logits, state = model(inputs[:, window], condition, state, None if lookback is None else lookback[:, window])
-        loss = F.cross_entropy(logits.transpose(1, 2), targets[:, window], reduction="none")
-        total = total + (loss * mask[:, window]).sum()
-    return total, int(mask.sum()), state
+                   lookback_rows(ids), fresh)
 
 
 class LMTask(L.LightningModule):
@@ -257,28 +177,6 @@ class LMTask(L.LightningModule):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
-
-
-def encode(pieces: list[corpora.Piece], tokenizer, config: LMConfig) -> Encoded:
-    """Pieces as the model reads them: BOS, their tokens, EOS, and their rows of the condition embedding."""
-    bos, eos = tokenizer.vocab["BOS_None"], tokenizer.vocab["EOS_None"]
-    ids = [np.concatenate([[bos], tokens.encode(tokenizer, p.score), [eos]]).astype(np.int64) for p in pieces]
-    labels = list(config.conditions)  # a piece as written: not transposed
-    return Encoded(ids, [config.condition_index({TRANSPOSITION: UNSHIFTED, **p.labels}) for p in pieces],
-                   labels.index(TRANSPOSITION) if TRANSPOSITION in labels else None,
-                   [tokens.Lookback(tokenizer).ids(i) for i in ids] if config.lookback else None)
-
-
-@torch.inference_mode()
-def held_out_nll(model: MusicLM, data: Encoded, batch_size: int = 8) -> dict:
-    """NLL per token (and perplexity) of whole pieces, pooled over every token."""
-    model.eval()
-    total, count = 0.0, 0
-    for batch in DataLoader(Whole(data), batch_size, collate_fn=collate(model.special("PAD"))):
-        nll, n, _ = nll_sum(model, *batch, CHUNK)
-        total, count = total + float(nll), count + n
-    nll = total / max(count, 1)
-    return {"nll_per_token": round(nll, 4), "perplexity": round(math.exp(nll), 3), "tokens": count}
 
 
 @training.run_folder
