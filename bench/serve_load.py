@@ -6,7 +6,7 @@ p50 and p99 latency, the errors, and the server's resident memory before and aft
 classified in a loop through the Python API in one process (the throughput the server is held to), and a
 200 MB upload, with and without a Content-Length, which must be refused in under a second without the server
 growing. Exits 1 if any request failed.
-Usage: .venv/bin/python bench/serve_load.py [--clients 32] [--seconds 30] [--model fsdd-digits] [--quick]
+Usage: .venv/bin/python bench/serve_load.py [--clients 32] [--seconds 30] [--workers 1] [--model fsdd-digits] [--quick]
 """
 
 from __future__ import annotations
@@ -179,7 +179,9 @@ def refuse_upload(url: str, model: str, megabytes: int, with_length: bool) -> tu
 
 
 def rss_mb(process: subprocess.Popen) -> float:
-    return psutil.Process(process.pid).memory_info().rss / MB
+    """The server's resident memory, its worker processes included."""
+    server = psutil.Process(process.pid)
+    return sum(p.memory_info().rss for p in [server, *server.children(recursive=True)]) / MB
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -193,6 +195,7 @@ def main() -> int:
     parser.add_argument("--model", default="fsdd-digits")
     parser.add_argument("--composer", default="bach-chorales", help="the model generating beside the clients")
     parser.add_argument("--upload-mb", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (gruve serve --workers)")
     parser.add_argument("--quick", action="store_true", help="8 clients for 3 s each, a 40 MB upload")
     args = parser.parse_args()
     if args.quick:
@@ -200,11 +203,11 @@ def main() -> int:
     body = one_second_clip()
     rate = in_process_rate(args.model, body, args.seconds)
     print(f"{args.model}, a 1 s clip ({len(body):,} bytes), {args.clients} clients for {args.seconds:g} s each, "
-          f"{os.cpu_count()} cores\n")
+          f"{args.workers} server process(es), {os.cpu_count()} cores\n")
     print("| scenario | answered | per second | of the in-process rate | p50 ms | p99 ms | errors | server MB before, after |")
     print("|---|---|---|---|---|---|---|---|")
     failed = 0
-    with launch([args.model, args.composer]) as (url, process):
+    with launch([args.model, args.composer], "--workers", str(args.workers)) as (url, process):
         load(url, f"/listen/{args.model}", body, args.clients, 1)  # warm up
         for scenario in ("listen alone", f"beside {args.composer} generating"):
             before = rss_mb(process)

@@ -56,6 +56,13 @@ def test_a_token_is_needed_beyond_this_machine_and_checked_on_every_request():
         assert httpx.get(url + "/models?token=a-long-secret").status_code == 200
 
 
+def test_several_worker_processes_each_answer():
+    with serve_load.launch(["fsdd-digits"], "--workers", "2") as (url, process):
+        assert len(serve_load.psutil.Process(process.pid).children()) >= 2
+        answers = [httpx.post(url + "/listen/fsdd-digits", content=CLIP.read_bytes()).json()["answer"] for _ in range(4)]
+        assert answers == ["7"] * 4
+
+
 def test_the_load_test_runs_without_errors_and_refuses_big_uploads_at_once():
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "serve_load.py"), "--quick"], capture_output=True,
                           text=True, timeout=300)
