@@ -2,7 +2,7 @@
 # The shipped `fsdd-transcribe` model: speech to text (CTC) on fsdd-sequences, connected digit strings joined
 # from FSDD's recordings, seen-speakers protocol (test sequences only from FSDD's test takes 0-4); a causal
 # crnn, so it streams. Then its test WER and CER, and the demo recording. Batches of 8: four times the updates
-# per epoch of 32, which left CTC on its all-blank plateau for most of a 20-epoch run.
+# per epoch of 32, with which CTC was still on its all-blank plateau after 7 epochs of 20 (characters, 2 cores shared).
 # Usage: recipes/fsdd-transcribe.sh [PATH-TO-FSDD]   (without a path FSDD is downloaded into the cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
