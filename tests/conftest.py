@@ -119,10 +119,10 @@ def chorale(rng, steps: int) -> list[list[int]]:
 
 @pytest.fixture(scope="session")
 def server():
-    """A real `gruve serve` of a classifier and a composer in its own process (bench/serve_load.py's launcher),
+    """A real `gruve serve` of a classifier, a composer and a transcriber in its own process (bench/serve_load.py's launcher),
     with default limits: its URL and process."""
     sys.path.insert(0, str(ROOT / "bench"))
     import serve_load
 
-    with serve_load.launch(["fsdd-digits", "bach-chorales"]) as running:
+    with serve_load.launch(["fsdd-digits", "bach-chorales", "fsdd-transcribe"]) as running:
         yield running

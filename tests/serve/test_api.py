@@ -20,7 +20,7 @@ SEQUENCE = ROOT / "examples" / "digits" / "sequence_2_0_4_8_6.wav"
 
 @pytest.fixture(scope="module")
 def models():
-    return load_models(["fsdd-digits", "bach-chorales", "jsb-gru-nade", "drums", "30music"])
+    return load_models(["fsdd-digits", "bach-chorales", "jsb-gru-nade", "drums", "30music", "fsdd-transcribe"])
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +38,13 @@ def error(response, status: int) -> str:
 
 def test_models_lists_each_loaded_model_with_what_it_can_do(client):
     listed = {m["name"]: m for m in client.get("/models").json()["models"]}
-    assert list(listed) == ["fsdd-digits", "bach-chorales", "jsb-gru-nade", "drums", "30music"]
+    assert list(listed) == ["fsdd-digits", "bach-chorales", "jsb-gru-nade", "drums", "30music", "fsdd-transcribe"]
     assert listed["fsdd-digits"]["labels"] == [str(d) for d in range(10)] and listed["fsdd-digits"]["sr"] == 8000
     assert listed["fsdd-digits"]["streams"] is True
     assert listed["drums"]["labels"][:2] == ["clap", "cymbal"]
-    assert {m["task"] for m in listed.values()} == {"listen", "compose", "pianoroll", "synth", "recommend"}
+    assert {m["task"] for m in listed.values()} == {"listen", "compose", "pianoroll", "synth", "recommend",
+                                                     "transcribe"}
+    assert listed["fsdd-transcribe"]["streams"] is True and listed["fsdd-transcribe"]["sr"] == 8000
 
 
 def test_listen_answers_as_the_python_api_does_for_an_upload_a_body_and_pcm(client, models):
@@ -83,7 +85,7 @@ def test_a_body_without_a_length_is_cut_off_at_the_limit(client):
 
 def test_wrong_models_and_options_are_named(client):
     assert error(client.post("/listen/nope", content=b"x"), 404) == \
-        "no model named 'nope' is loaded; loaded: fsdd-digits, bach-chorales, jsb-gru-nade, drums, 30music."
+        "no model named 'nope' is loaded; loaded: fsdd-digits, bach-chorales, jsb-gru-nade, drums, 30music, fsdd-transcribe."
     assert error(client.post("/listen/bach-chorales", content=b"x"), 400) == \
         "bach-chorales is a compose model, and /listen needs a listen model."
     assert error(client.post("/listen/fsdd-digits?k=11", content=b"x"), 422) == \
@@ -166,3 +168,22 @@ def test_a_bad_stream_is_told_and_a_dropped_one_harms_nothing(client):
 
 def test_recommend_refuses_a_body_that_is_not_an_object(client):
     assert error(client.post("/recommend/30music", json=["287922"]), 422).startswith("/recommend needs")
+
+
+def test_transcribe_answers_as_the_python_api_does_and_streams_the_text(client, models):
+    expected = listen.transcribe(models["fsdd-transcribe"].model, SEQUENCE).to_json()[0]
+    expected["path"] = SEQUENCE.name
+    answer = client.post("/transcribe/fsdd-transcribe", files={"file": (SEQUENCE.name, SEQUENCE.read_bytes())}).json()
+    assert answer == expected and answer["text"] == "2 0 4 8 6"
+    assert error(client.post("/transcribe/fsdd-digits", content=b"x"), 400) == \
+        "fsdd-digits is a listen model, and /transcribe needs a transcribe model."
+    y, sr = sf.read(SEQUENCE, dtype="float32")
+    with client.websocket_connect("/stream/fsdd-transcribe") as socket:
+        for start in range(0, len(y), 800):
+            socket.send_bytes(y[start:start + 800].tobytes())
+        socket.send_text("end")
+        heard = []
+        while "done" not in (message := socket.receive_json()):
+            heard.append(message)
+    assert [h["text"] for h in heard if h["final"]] == ["2 0 4 8 6"]
+    assert [h["text"] for h in heard if not h["final"]][-1] == "2 0 4 8 6"  # partial text, as it grew

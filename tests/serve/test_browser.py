@@ -87,3 +87,11 @@ def test_a_bad_upload_says_what_went_wrong_on_the_page(page, tmp_path):
     page.set_input_files("#file", str(text))
     page.wait_for_selector("#status.error")
     assert page.text_content("#status") == "notes.txt is not a readable audio file (format not recognised)."
+
+
+def test_the_page_transcribes_with_a_transcription_model(page):
+    page.select_option("#listen-model", "fsdd-transcribe")
+    page.set_input_files("#file", str(ROOT / "examples" / "digits" / "sequence_2_0_4_8_6.wav"))
+    page.wait_for_function("document.getElementById('listen-answer')?.textContent === 'Heard: 2 0 4 8 6'")
+    assert page.text_content("#status").startswith("Transcribing sequence_2_0_4_8_6.wav with fsdd-transcribe")
+    page.select_option("#listen-model", "fsdd-digits")
