@@ -20,7 +20,10 @@ RECORDED = Path(__file__).parent / "drums_snare_seed0.npy"
 
 def test_the_shipped_drums_model_makes_the_samples_it_made_before_for_the_same_seed():
     samples = gruve.load("drums").generate(["snare"] * 2, 0.05, 1.0, 0)
-    np.testing.assert_array_equal(samples, np.load(RECORDED))  # bit for bit, recorded before the refactor
+    # Recorded before the refactor. Within float32 rounding, not bit for bit: another CPU's vector width sums in
+    # another order (a machine with other SIMD units differed by 1.2e-7 at most); a changed model or sampler
+    # moves them by far more.
+    np.testing.assert_allclose(samples, np.load(RECORDED), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("make,field,phrase", [
