@@ -225,3 +225,14 @@ def test_the_shipped_model_streams_the_demo_as_it_transcribes_it(capsys):
     partial = [h["text"] for h in heard if not h["final"]]
     assert partial[-1] == "2 0 4 8 6" and all(b.startswith(a.strip()) for a, b in zip(partial, partial[1:]))
     assert "real-time factor" in stderr
+
+
+def test_the_beam_search_finds_the_likelier_text_that_greedy_decoding_misses():
+    recogniser = model()  # tokens: 1 " ", 2 "1", 3 "2"
+    # Each frame alone favours blank (0.4), but "1" over two frames (0.3 + 0.3 on either, or both) is likelier
+    # than nothing at all: greedy says "", a beam says "1".
+    p = torch.tensor([[0.4, 0.0, 0.3, 0.3], [0.4, 0.0, 0.3, 0.3]]).clamp(min=1e-6).log()
+    assert recogniser.decode(p).text == ""
+    assert recogniser.decode(p, beam=4).text in ("1", "2")
+    sure = frames(recogniser, [0, 2, 2, 0, 2, 1, 0, 0, 3, 3, 0, 1, 2, 0])
+    assert recogniser.decode(sure, beam=4).text == recogniser.decode(sure).text == "11 2 1"
