@@ -21,7 +21,7 @@ import torch
 from gruve.audio import check_finite, check_length
 from gruve.errors import GruveError, check
 from gruve.listen.model import NEGATIVE, AudioClassifier, StreamingClassifier
-from gruve.listen.transcriber import BLANK, StreamingTranscriber, Transcriber
+from gruve.listen.transcriber import BLANK, FLUSH, StreamingTranscriber, Transcriber
 
 __all__ = ["NEGATIVE", "PAUSE", "Event", "Heard", "Stream", "TranscriptStream", "StreamOptions", "StreamRun", "events", "stream", "source_blocks",
            "raw_pcm_blocks", "microphone_blocks"]
@@ -166,11 +166,14 @@ class TranscriptStream:
         return self._run(limit=None)
 
     def close(self) -> list[Heard]:
-        """The end of the audio: finish the frames it completes (as the offline pass pads the end) and the utterance."""
-        hop = self.model.config.features.hop_length
-        real_frames = (1 + self.received // hop) // self.net.stride
-        self.pending = np.concatenate([self.pending, np.zeros(self.net.tail + self.net.chunk, np.float32)])
-        heard = self._run(limit=real_frames)
+        """The end of the audio: finish the frames it completes and FLUSH seconds of silence after them (as
+        `Transcriber.transcribe` decodes a recording), and the utterance."""
+        features = self.model.config.features
+        silence = round(FLUSH * features.sr / features.hop_length)
+        frames = (1 + self.received // features.hop_length + silence) // self.net.stride
+        flush = np.zeros(self.net.tail + self.net.chunk + silence * features.hop_length, np.float32)
+        self.pending = np.concatenate([self.pending, flush])
+        heard = self._run(limit=frames)
         return heard + self._heard(final=True) if self.tokens else heard
 
     def _run(self, limit: int | None) -> list[Heard]:

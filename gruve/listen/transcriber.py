@@ -23,6 +23,10 @@ from gruve.nn import ConvFrontEnd, RecurrentStack
 
 UNITS = ("characters", "words")  # what a vocabulary's tokens are
 TRANSCRIBERS = ("crnn", "gru", "bigru")  # of listen's ARCHITECTURES: the GRU ones
+# Seconds of silence after a recording's end before it is decoded: a CTC model emits a word as it finishes
+# hearing it, a frame or more after the word ends, so a clip cut right after its last word lost that word
+# (each of examples/digits' single digits came out empty).
+FLUSH = 0.3
 BLANK = 0  # the CTC blank's index; token i of the vocabulary is output i + 1
 
 
@@ -176,12 +180,20 @@ class Transcriber(nn.Module):
         return Transcript(path, " ".join(word for _, _, word in words),
                           [(round(a * seconds, 3), round(b * seconds, 3), word) for a, b, word in words])
 
+    def recording_log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-frame log-probabilities `(frames, tokens + 1)` of one recording's log-mel `features`
+        `(n_mels, frames)`, with FLUSH seconds of silence after its end (the frames of digital silence)."""
+        config = self.config.features
+        silence = round(FLUSH * config.sr / config.hop_length)
+        x = torch.nn.functional.pad(features, (0, silence), value=config.floor_db)
+        return torch.log_softmax(self.logits(x[None])[0][0], dim=-1)
+
     @torch.inference_mode()
     def transcribe(self, path: str | Path, beam: int = 1) -> Transcript:
         """The text of one audio file, with each word's start and end (see `decode` for `beam`)."""
         self.eval()
         y = audio.load(path, self.config.features.sr, self.min_samples)
-        return self.decode(self(torch.from_numpy(y)[None])[0], str(path), beam)
+        return self.decode(self.recording_log_probs(self.features(torch.from_numpy(y)[None])[0]), str(path), beam)
 
     def onnx_graphs(self) -> list:
         """What `gruve export` writes: the recogniser, waveform in and per-frame CTC log-probabilities out."""

@@ -76,8 +76,7 @@ def transcribe(model: str | Path | Transcriber, files: str | Path | Iterable[str
 def hypotheses(model: Transcriber, features: list[np.ndarray], beam: int = 1) -> list[str]:
     """The transcript of each of log-mel `features` (each `(n_mels, frames)`), as `transcribe` reads it."""
     model.eval()
-    return [model.decode(torch.log_softmax(model.logits(torch.from_numpy(f)[None])[0][0], -1), beam=beam).text
-            for f in features]
+    return [model.decode(model.recording_log_probs(torch.from_numpy(f)), beam=beam).text for f in features]
 
 
 def error_rates(references: list[str], hypotheses: list[str], paths: list[str] | None = None) -> dict:

@@ -150,7 +150,9 @@ def test_the_commands_transcribe_and_refuse_in_one_sentence(trained, manifest, t
     assert code == 1 and "--unit syllables is not one of characters, words." in stderr
 
 
-def test_the_shipped_model_transcribes_the_demo_recording():
+def test_the_shipped_model_transcribes_the_demo_recording_and_single_digits_cut_close():
+    clips = sorted((ROOT / "examples" / "digits").glob("?_*.wav"))  # one digit each, no silence after it
+    assert [t.text for t in transcribe("fsdd-transcribe", clips).transcripts] == [c.name[0] for c in clips]
     heard = transcribe("fsdd-transcribe", [DEMO]).transcripts[0]
     assert heard.text == "2 0 4 8 6"
     starts = [start for start, _, _ in heard.words]
