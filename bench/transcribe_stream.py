@@ -51,13 +51,14 @@ def main() -> None:
         if finals != item.labels["text"]:
             continue
         right += 1
-        # each digit's first partial text holding it: the emitting frame's end, then the wait for its block
-        partial = [h for h in heard if not h.final]
-        ends = spans[f"test/{item.path.name}"]
-        for i, end in enumerate(ends):
-            first = next(h for h in partial if len(h.text.split()) > i)
-            emitted = np.ceil(first.end / hop) * hop
-            lags.append(emitted - end)
+        # each digit's first text holding it (a pause can end an utterance and start the next): the end of
+        # the frame that emitted it, then the wait for its block
+        emitted, before = [], 0  # digits of the utterances already final
+        for h in heard:
+            count = before + len(h.text.split())
+            emitted += [np.ceil(h.end / hop) * hop] * (count - len(emitted))
+            before = count if h.final else before
+        lags += [at - end for at, end in zip(emitted, spans[f"test/{item.path.name}"])]
     lags = np.array(lags) * 1000
     print(f"{len(test)} test sequences, {seconds:.1f} s of audio, blocks of {args.hop_ms:g} ms, one thread")
     print(f"real-time factor {computed / seconds:.4f} ({computed:.2f} s of compute)")

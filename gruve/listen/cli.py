@@ -101,6 +101,8 @@ def listen_evaluate(
     test_fold: Optional[int] = typer.Option(None, help="For fold corpora: the test fold (default: the model's)."),
     out: Path = typer.Option(Path("runs/evaluate"), "--out", help="Where report.json and confusion.png go."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
+    beam: int = typer.Option(1, help="A transcription model's decoding: a prefix beam search of this many "
+                                     "prefixes (1: greedy)."),
     strict: bool = STRICT,
     cache_dir: Optional[Path] = CACHE_DIR,
 ):
@@ -109,7 +111,7 @@ def listen_evaluate(
     from gruve.listen.evaluation import EvaluateOptions, evaluate
 
     options = EvaluateOptions(split=split, target=target, test_fold=test_fold, out=out, strict=strict,
-                              cache_dir=cache_dir)
+                              cache_dir=cache_dir, beam=beam)
     report = evaluate(model, data, options, say=err.print)
     if as_json:
         console.print_json(json.dumps(report), ensure_ascii=True)
@@ -164,12 +166,13 @@ def listen_predict(
 def listen_transcribe(
     model: str = typer.Argument(..., help=MODEL_HELP),
     files: list[str] = typer.Argument(..., help="Audio files, folders (searched recursively) or globs."),
+    beam: int = typer.Option(1, help="Decode with a prefix beam search of this many prefixes (1: greedy)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document with every transcript."),
 ):
     """Speech to text: each file's words, with their start and end in seconds (from the CTC alignment)."""
     from gruve.listen.transcription import transcribe
 
-    result = transcribe(model, files)
+    result = transcribe(model, files, beam)
     if as_json:
         console.print_json(json.dumps(result.to_json()), ensure_ascii=True)
     for transcript in [] if as_json else result.transcripts:

@@ -33,8 +33,10 @@ class EvaluateOptions:
     out: Path | None = Path("runs/evaluate")  # where report.json and confusion.png go (None: write nothing)
     strict: bool = False  # stop at the first unreadable file instead of skipping it
     cache_dir: Path | None = None  # cache for downloads and features
+    beam: int = 1  # a transcription model's decoding: greedy (1), or a prefix beam search of this many prefixes
 
     def __post_init__(self):
+        check(self.beam >= 1, "beam", f"{{beam}} must be at least 1 (got {self.beam}).")
         check(self.split in SPLITS, "split", f"{{split}} {self.split} is not one of {', '.join(SPLITS)}.")
         self.out = None if self.out is None else Path(self.out)
         self.cache_dir = None if self.cache_dir is None else Path(self.cache_dir)
@@ -124,7 +126,7 @@ def _evaluate_transcriber(transcriber: Transcriber, model, corpus: Corpus, data:
     for _, reason in skipped:
         say(f"skipped: {reason}")
     items = _evaluated_items(transcriber, model, corpus, data, EVERY, options, say)
-    report = score(transcriber, items, data, options.split, lines, options.strict, options.cache_dir, say)
+    report = score(transcriber, items, data, options.split, lines, options.strict, options.cache_dir, say, options.beam)
     report.update(model=str(model) if isinstance(model, (str, Path)) else "model", skipped=report["skipped"] + len(skipped))
     if options.out is not None:
         files.write_json(options.out / "report.json", report)

@@ -8,6 +8,7 @@ GRUs. Plain torch (no Lightning), so loading a model and transcribing starts fas
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from gruve.nn import ConvFrontEnd, RecurrentStack
 
 UNITS = ("characters", "words")  # what a vocabulary's tokens are
 TRANSCRIBERS = ("crnn", "gru", "bigru")  # of listen's ARCHITECTURES: the GRU ones
+# Seconds of silence after a recording's end before it is decoded: a CTC model emits a word as it finishes
+# hearing it, a frame or more after the word ends, so a clip cut right after its last word lost that word
+# (each of examples/digits' single digits came out empty).
+FLUSH = 0.3
 BLANK = 0  # the CTC blank's index; token i of the vocabulary is output i + 1
 
 
@@ -154,17 +159,12 @@ class Transcriber(nn.Module):
             x = x.transpose(1, 2)
         return self.head(self.dropout(self.recurrent(x, lengths))), lengths
 
-    def decode(self, log_probs: torch.Tensor, path: str = "") -> Transcript:
-        """Greedy CTC decoding of one recording's `log_probs` `(frames, tokens + 1)`: the best token of each
-        frame, repeats merged and blanks dropped. A word starts at the first frame of its first token and ends
-        after the last frame of its last token."""
-        best = log_probs.argmax(-1).tolist()
-        spans = []  # (token, first frame, frame after the last) of each emitted token
-        for t, token in enumerate(best):
-            if token != BLANK and t and best[t - 1] == token:
-                spans[-1] = (token, spans[-1][1], t + 1)
-            elif token != BLANK:
-                spans.append((token, t, t + 1))
+    def decode(self, log_probs: torch.Tensor, path: str = "", beam: int = 1) -> Transcript:
+        """CTC decoding of one recording's `log_probs` `(frames, tokens + 1)`: greedy (the best token of each
+        frame, repeats merged and blanks dropped), or with `beam` above 1 a prefix beam search keeping that
+        many prefixes. A word starts at the first frame of its first token and ends after the last frame of
+        its last token (for a beam, the frame each token first appeared in)."""
+        spans = greedy_spans(log_probs) if beam <= 1 else beam_spans(log_probs, beam)
         words, current = [], []  # current: the spans of the word being read (characters)
         for span in spans + [(None, 0, 0)]:
             token = None if span[0] is None else self.config.tokens[span[0] - 1]
@@ -180,12 +180,20 @@ class Transcriber(nn.Module):
         return Transcript(path, " ".join(word for _, _, word in words),
                           [(round(a * seconds, 3), round(b * seconds, 3), word) for a, b, word in words])
 
+    def recording_log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-frame log-probabilities `(frames, tokens + 1)` of one recording's log-mel `features`
+        `(n_mels, frames)`, with FLUSH seconds of silence after its end (the frames of digital silence)."""
+        config = self.config.features
+        silence = round(FLUSH * config.sr / config.hop_length)
+        x = torch.nn.functional.pad(features, (0, silence), value=config.floor_db)
+        return torch.log_softmax(self.logits(x[None])[0][0], dim=-1)
+
     @torch.inference_mode()
-    def transcribe(self, path: str | Path) -> Transcript:
-        """The text of one audio file, with each word's start and end."""
+    def transcribe(self, path: str | Path, beam: int = 1) -> Transcript:
+        """The text of one audio file, with each word's start and end (see `decode` for `beam`)."""
         self.eval()
         y = audio.load(path, self.config.features.sr, self.min_samples)
-        return self.decode(self(torch.from_numpy(y)[None])[0], str(path))
+        return self.decode(self.recording_log_probs(self.features(torch.from_numpy(y)[None])[0]), str(path), beam)
 
     def onnx_graphs(self) -> list:
         """What `gruve export` writes: the recogniser, waveform in and per-frame CTC log-probabilities out."""
@@ -216,6 +224,55 @@ class Transcriber(nn.Module):
             {**meta, "chunk_samples": stream.chunk, "state_names": names, "usage": usage},
             check=[(torch.randn(1, 7 * stream.chunk), *stream.initial_state(1))]))
         return graphs
+
+
+def greedy_spans(log_probs: torch.Tensor) -> list[tuple[int, int, int]]:
+    """The tokens of greedy CTC decoding, each as (token, first frame, frame after its last)."""
+    best = log_probs.argmax(-1).tolist()
+    spans = []
+    for t, token in enumerate(best):
+        if token != BLANK and t and best[t - 1] == token:
+            spans[-1] = (token, spans[-1][1], t + 1)
+        elif token != BLANK:
+            spans.append((token, t, t + 1))
+    return spans
+
+
+def beam_spans(log_probs: torch.Tensor, width: int) -> list[tuple[int, int, int]]:
+    """The tokens of the best prefix of a CTC prefix beam search keeping `width` prefixes, each as (token,
+    frame it first appeared in, the frame after). Each prefix carries the log-probability of the paths that
+    end in a blank and of those that end in its last token, so a repeated token counts only after a blank."""
+    none = -math.inf
+    beams = {(): (0.0, none)}  # prefix: (log p ending in blank, log p ending in its last token)
+    first = {(): ()}  # prefix: the frame each of its tokens first appeared in
+    for t, row in enumerate(log_probs.tolist()):
+        grown: dict[tuple, list[float]] = {}
+        for prefix, (blank, last) in beams.items():
+            total = _add(blank, last)
+            entry = grown.setdefault(prefix, [none, none])
+            entry[0] = _add(entry[0], total + row[BLANK])
+            for token in range(1, len(row)):
+                longer = prefix + (token,)
+                if prefix and prefix[-1] == token:  # the same token again: only after a blank is it a new one
+                    entry[1] = _add(entry[1], last + row[token])
+                    extended = blank + row[token]
+                else:
+                    extended = total + row[token]
+                target = grown.setdefault(longer, [none, none])
+                target[1] = _add(target[1], extended)
+                first.setdefault(longer, first[prefix] + (t,))
+        beams = dict(sorted(((p, tuple(v)) for p, v in grown.items()), key=lambda kv: -_add(*kv[1]))[:width])
+    best = max(beams, key=lambda p: _add(*beams[p]))
+    return [(token, t, t + 1) for token, t in zip(best, first[best])]
+
+
+def _add(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)), exact at -inf."""
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
 class StreamingTranscriber(nn.Module):

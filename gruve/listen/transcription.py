@@ -14,6 +14,7 @@ import torch
 from gruve import bundle
 from gruve.data.cache import FeatureCache
 from gruve.data.items import Corpus, DataError, Item
+from gruve.errors import check_at_least
 from gruve.listen.transcriber import Transcriber, Transcript, normalise
 
 WORST = 10  # utterances a report lists, worst first
@@ -52,29 +53,30 @@ class Transcripts:
         return [t.to_dict() for t in self.transcripts]
 
 
-def transcribe(model: str | Path | Transcriber, files: str | Path | Iterable[str | Path]) -> Transcripts:
+def transcribe(model: str | Path | Transcriber, files: str | Path | Iterable[str | Path], beam: int = 1) -> Transcripts:
     """The text of every audio file in `files` (files, folders searched recursively, or globs), with word times,
-    by `model` (a name, a bundle or a loaded transcriber). A file that cannot be read is reported in `failures`,
-    and the rest are still transcribed."""
+    by `model` (a name, a bundle or a loaded transcriber), decoded greedily or with a prefix beam search of
+    `beam` prefixes. A file that cannot be read is reported in `failures`, and the rest are still transcribed."""
     from gruve.audio import AudioError
     from gruve.listen.prediction import expand_files
+
+    check_at_least(beam, "beam", 1)
 
     recogniser = model if isinstance(model, Transcriber) else bundle.load(model, task="transcribe")
     result = Transcripts()
     for path in expand_files([files] if isinstance(files, (str, Path)) else files):
         try:
-            result.transcripts.append(recogniser.transcribe(path))
+            result.transcripts.append(recogniser.transcribe(path, beam))
         except AudioError as error:
             result.failures.append(str(error))
     return result
 
 
 @torch.inference_mode()
-def hypotheses(model: Transcriber, features: list[np.ndarray]) -> list[str]:
-    """The greedy transcript of each of log-mel `features` (each `(n_mels, frames)`), as `transcribe` reads it."""
+def hypotheses(model: Transcriber, features: list[np.ndarray], beam: int = 1) -> list[str]:
+    """The transcript of each of log-mel `features` (each `(n_mels, frames)`), as `transcribe` reads it."""
     model.eval()
-    return [model.decode(torch.log_softmax(model.logits(torch.from_numpy(f)[None])[0][0], -1)).text
-            for f in features]
+    return [model.decode(model.recording_log_probs(torch.from_numpy(f)), beam=beam).text for f in features]
 
 
 def error_rates(references: list[str], hypotheses: list[str], paths: list[str] | None = None) -> dict:
@@ -94,7 +96,7 @@ def error_rates(references: list[str], hypotheses: list[str], paths: list[str] |
 
 
 def score(model: Transcriber, items: list[Item], data: str, split: str, lines: dict[Path, int],
-          strict: bool = False, cache_dir: Path | None = None, say=print) -> dict:
+          strict: bool = False, cache_dir: Path | None = None, say=print, beam: int = 1) -> dict:
     """WER, CER and the worst utterances of `model` on `items` (the evaluated split, their text normalised, each
     on manifest line `lines[path]`). Utterances with tokens outside the model's vocabulary are said and
     skipped, as unreadable audio is."""
@@ -110,7 +112,7 @@ def score(model: Transcriber, items: list[Item], data: str, split: str, lines: d
     loaded, failures = FeatureCache(model.config.features, cache_dir).load(kept, strict, f"{split} audio")
     for _, reason in failures:
         say(f"skipped: {reason}")
-    report = error_rates([item.labels["text"] for item, _ in loaded], hypotheses(model, [f for _, f in loaded]),
+    report = error_rates([item.labels["text"] for item, _ in loaded], hypotheses(model, [f for _, f in loaded], beam),
                          [str(item.path) for item, _ in loaded])
-    report.update(data=data, split=split, skipped=len(items) - len(loaded))
+    report.update(data=data, split=split, beam=beam, skipped=len(items) - len(loaded))
     return report
