@@ -23,7 +23,7 @@ from __future__ import annotations
 from gruve.lazy import exports
 
 _EXPORTS = {
-    "ListenOptions": "gruve.listen.training",
+    "ListenOptions": "gruve.listen.fitting",
     "train": "gruve.listen.training",
     "cross_validate": "gruve.listen.training",
     "EvaluateOptions": "gruve.listen.evaluation",

@@ -77,7 +77,8 @@ def listen_train(
 ):
     """Train a classifier on labelled audio and save it as OUT/model.safetensors; on data with a text column
     (fsdd-sequences, a manifest path,text[,speaker][,split]), a speech-to-text model (CTC)."""
-    from gruve.listen.training import ListenOptions, cross_validate, train
+    from gruve.listen.fitting import ListenOptions
+    from gruve.listen.training import cross_validate, train
 
     options = ListenOptions(data=data, target=target, architecture=architecture, hidden_size=hidden_size,
                             num_layers=num_layers, pooling=pooling, window=window, answer=answer, batch_size=batch_size, lr=lr,

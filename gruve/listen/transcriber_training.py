@@ -21,7 +21,7 @@ from gruve.errors import OptionError
 from gruve.features import FeatureConfig
 from gruve.listen.augment import augment
 from gruve.listen.evaluation import split_record
-from gruve.listen.training import ListenOptions, WarmupCosine, _keep_split, _noise_bank, _report_skipped
+from gruve.listen.fitting import ListenOptions, WarmupCosine, keep_split, noise_bank, report_skipped
 from gruve.listen.transcriber import BLANK, Transcriber, TranscriberConfig
 from gruve.listen.transcription import EVERY, error_rates, hypotheses, utterances, where
 from gruve.training import TrainOptions
@@ -123,7 +123,7 @@ def train_transcriber(options: ListenOptions, run: TrainOptions, corpus: Corpus,
     if not parts["train"]:
         raise DataError(f"{options.data} has no training utterances with text.")
     if not any(i.split for i in corpus.items):
-        _keep_split(parts, "text", run)
+        keep_split(parts, "text", run)
     feature_config = FeatureConfig(**{**corpus.defaults.get("features", {}), **options.features})
     cache = FeatureCache(feature_config, options.cache_dir)
     loaded = {}
@@ -148,14 +148,14 @@ def train_transcriber(options: ListenOptions, run: TrainOptions, corpus: Corpus,
                                            f"({item.labels['text']!r})"))
             else:
                 examples[name].append((features, ids, item))
-    _report_skipped(skipped, run.out, say)
+    report_skipped(skipped, run.out, say)
     run = replace(run, max_epochs=run.max_epochs or corpus.defaults.get("epochs", 60))
     say(f"training {config.architecture} to transcribe {corpus.name}: {len(examples['train'])} train, "
         f"{len(examples['valid'])} valid, {len(examples['test'])} test utterances, {len(tokens)} {unit} "
         f"({''.join(tokens) if unit == 'characters' else ' '.join(tokens[:10])}), "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, a frame every "
         f"{1000 * model.seconds_per_frame:g} ms")
-    noise = _noise_bank(options.noise, cache, model) if options.noise and options.augment else None
+    noise = noise_bank(options.noise, cache, model) if options.noise and options.augment else None
     task = TranscribeTask(model, options, noise)
     floor = feature_config.floor_db
     train_loader = DataLoader(Batches([(f, ids) for f, ids, _ in examples["train"]], options.batch_size, floor),

@@ -17,7 +17,8 @@ from gruve.data.sources import from_folder, split
 def seeded(tone_folder, tmp_path_factory):
     """A tiny model trained for one epoch with `--seed 3` on its own copy of the made-up tones (the tests add
     files to the copy); returns (run folder, data folder)."""
-    from gruve.listen.training import ListenOptions, train
+    from gruve.listen.fitting import ListenOptions
+    from gruve.listen.training import train
     from gruve.training import TrainOptions
 
     data = tmp_path_factory.mktemp("data") / "tones"
