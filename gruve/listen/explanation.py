@@ -159,7 +159,7 @@ def explain(model: str | os.PathLike | AudioClassifier, path: str | os.PathLike,
 def _explain(classifier: AudioClassifier, y: np.ndarray, path: str) -> Explanation:
     """The explanation of `classifier`'s label for the samples `y` read from `path` (see `explain`)."""
     features_config = classifier.config.features
-    stride = classifier.frontend.stride if classifier.frontend is not None else 1
+    stride = classifier.stride
     features = classifier.features(torch.from_numpy(y)[None])[0]
     starts, probabilities = classifier.window_probabilities(features)
     total = features.shape[1]

@@ -119,13 +119,12 @@ class Prediction:
                 "segments": [dict(zip(fields, row)) for row in self.segments], "answer": self.answer}
 
 
-class AudioClassifier(nn.Module):
-    """Log-mel, per-bin normalisation, optional causal conv front end, recurrent stack, pooling, linear head."""
+class AudioEncoder(nn.Module):
+    """What every listen model reads audio with, a classifier or a transcriber: log-mel, per-bin normalisation,
+    an optional causal conv front end and a recurrent stack, the architecture and sizes of `config`. Its
+    parameters keep the names they have in every bundle (`features`, `frontend`, `recurrent`...)."""
 
-    task = "listen"
-    config_class = ClassifierConfig  # what a bundle's "config" is read as (see `gruve.bundle.load`)
-
-    def __init__(self, config: ClassifierConfig):
+    def __init__(self, config):
         super().__init__()
         self.config = config
         cell, bidirectional, conv = ARCHITECTURES[config.architecture]
@@ -138,9 +137,48 @@ class AudioClassifier(nn.Module):
         input_size = self.frontend.output_size if conv else n_mels
         self.recurrent = RecurrentStack(cell, input_size, config.hidden_size, config.num_layers,
                                         bidirectional, config.dropout)
+        self.dropout = nn.Dropout(config.dropout)
+
+    @property
+    def stride(self) -> int:
+        """Log-mel frames per recurrent frame (the conv front end's time stride)."""
+        return self.frontend.stride if self.frontend is not None else 1
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest recording the model can read: one step of its recurrent layer (a frame of `hop_length`
+        samples, times the conv front end's time stride). A shorter one would be read as padding."""
+        return self.config.features.hop_length * self.stride
+
+    def set_normalisation(self, features: list[np.ndarray]) -> None:
+        """Per-bin mean and standard deviation over every frame of `features` (each `(n_mels, frames)`)."""
+        mean, std = normalisation(features)
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std)
+
+    def recurrent_frames(self, features: torch.Tensor, lengths: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The recurrent stack's output `(batch, frames, size)` for log-mel `features` `(batch, n_mels, frames)`
+        with each one's length in log-mel frames, and each one's length in recurrent frames."""
+        x = (features - self.feature_mean[:, None]) / self.feature_std[:, None]
+        if self.frontend is not None:
+            x = self.frontend(x)
+            lengths = None if lengths is None else self.frontend.frames_out(lengths)
+        else:
+            x = x.transpose(1, 2)
+        return self.recurrent(x, lengths), lengths
+
+
+class AudioClassifier(AudioEncoder):
+    """Log-mel, per-bin normalisation, optional causal conv front end, recurrent stack, pooling, linear head."""
+
+    task = "listen"
+    config_class = ClassifierConfig  # what a bundle's "config" is read as (see `gruve.bundle.load`)
+
+    def __init__(self, config: ClassifierConfig):
+        super().__init__(config)
         size = self.recurrent.output_size
         self.pool = AttentionPool(size) if config.pooling == "attention" else MeanPool()
-        self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(size, len(config.labels))
 
     @staticmethod
@@ -156,18 +194,6 @@ class AudioClassifier(nn.Module):
         """The class names, in the order of the model's outputs."""
         return self.config.labels
 
-    @property
-    def min_samples(self) -> int:
-        """The shortest clip the model can classify: one step of its recurrent layer (a frame of `hop_length`
-        samples, times the time stride of a conv front end). A shorter one would be classified on padding."""
-        return self.config.features.hop_length * (self.frontend.stride if self.frontend is not None else 1)
-
-    def set_normalisation(self, features: list[np.ndarray]) -> None:
-        """Per-bin mean and standard deviation over every frame of `features` (each `(n_mels, frames)`)."""
-        mean, std = normalisation(features)
-        self.feature_mean.copy_(mean)
-        self.feature_std.copy_(std)
-
     def forward(self, y: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits for waveforms `y` `(batch, samples)`, optionally with each one's length in samples."""
         frames = None if lengths is None else torch.div(lengths, self.config.features.hop_length,
@@ -176,13 +202,7 @@ class AudioClassifier(nn.Module):
 
     def classify(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits for log-mel `features` `(batch, n_mels, frames)` with each one's length in frames."""
-        x = (features - self.feature_mean[:, None]) / self.feature_std[:, None]
-        if self.frontend is not None:
-            x = self.frontend(x)
-            lengths = None if lengths is None else self.frontend.frames_out(lengths)
-        else:
-            x = x.transpose(1, 2)
-        h = self.recurrent(x, lengths)
+        h, lengths = self.recurrent_frames(features, lengths)
         mask = frame_mask(lengths, h.shape[1], h.shape[0], h.device)
         return self.head(self.dropout(self.pool(h, mask)))
 
@@ -351,7 +371,7 @@ class StreamingClassifier(nn.Module):
             raise GruveError("streaming needs n_fft at least as long as hop_length.")
         self.model = model
         self.frontend = fold_batch_norm(model.frontend) if model.frontend is not None else None
-        self.stride = model.frontend.stride if model.frontend is not None else 1
+        self.stride = model.stride
         self.chunk = features.hop_length * self.stride  # samples per recurrent frame
         self.tail = features.n_fft - features.hop_length
         self.recurrent_states = 2 if model.recurrent.cell == "lstm" else 1

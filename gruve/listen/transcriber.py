@@ -17,9 +17,8 @@ from torch import nn
 
 from gruve import audio
 from gruve.errors import GruveError, check
-from gruve.features import FeatureConfig, LogMel
-from gruve.listen.model import ARCHITECTURES, fold_batch_norm, normalisation, stream_frames
-from gruve.nn import ConvFrontEnd, RecurrentStack
+from gruve.features import FeatureConfig
+from gruve.listen.model import AudioEncoder, fold_batch_norm, stream_frames
 
 UNITS = ("characters", "words")  # what a vocabulary's tokens are
 TRANSCRIBERS = ("crnn", "gru", "bigru")  # of listen's ARCHITECTURES: the GRU ones
@@ -79,26 +78,14 @@ class Transcript:
                 "words": [{"start": start, "end": end, "word": word} for start, end, word in self.words]}
 
 
-class Transcriber(nn.Module):
+class Transcriber(AudioEncoder):
     """Log-mel, per-bin normalisation, optional causal conv front end, recurrent stack, a linear CTC output."""
 
     task = "transcribe"
     config_class = TranscriberConfig  # what a bundle's "config" is read as (see `gruve.bundle.load`)
 
     def __init__(self, config: TranscriberConfig):
-        super().__init__()
-        self.config = config
-        cell, bidirectional, conv = ARCHITECTURES[config.architecture]
-        n_mels = config.features.n_mels
-        self.features = LogMel(config.features)
-        # Per-mel-bin statistics of the training set, set once before training (see `set_normalisation`).
-        self.register_buffer("feature_mean", torch.zeros(n_mels))
-        self.register_buffer("feature_std", torch.ones(n_mels))
-        self.frontend = ConvFrontEnd(n_mels, config.conv_channels, config.conv_time_pool) if conv else None
-        input_size = self.frontend.output_size if conv else n_mels
-        self.recurrent = RecurrentStack(cell, input_size, config.hidden_size, config.num_layers,
-                                        bidirectional, config.dropout)
-        self.dropout = nn.Dropout(config.dropout)
+        super().__init__(config)
         self.head = nn.Linear(self.recurrent.output_size, len(config.tokens) + 1)
         self.index = {token: i + 1 for i, token in enumerate(config.tokens)}
 
@@ -112,25 +99,9 @@ class Transcriber(nn.Module):
         return what, f"WER {metrics['test_wer']:.2%}" if "test_wer" in metrics else "-"
 
     @property
-    def stride(self) -> int:
-        """Log-mel frames per output frame (the conv front end's time stride)."""
-        return self.frontend.stride if self.frontend is not None else 1
-
-    @property
     def seconds_per_frame(self) -> float:
         """The time between two output frames."""
         return self.config.features.hop_length * self.stride / self.config.features.sr
-
-    @property
-    def min_samples(self) -> int:
-        """The shortest recording the model can transcribe: one output frame's worth of samples."""
-        return self.config.features.hop_length * self.stride
-
-    def set_normalisation(self, features: list) -> None:
-        """Per-bin mean and standard deviation over every frame of `features` (each `(n_mels, frames)`)."""
-        mean, std = normalisation(features)
-        self.feature_mean.copy_(mean)
-        self.feature_std.copy_(std)
 
     def encode(self, text: str) -> list[int] | None:
         """The output indices of normalised `text`, or None where it has a token outside the vocabulary."""
@@ -151,13 +122,8 @@ class Transcriber(nn.Module):
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """CTC logits `(batch, frames, tokens + 1)` of log-mel `features` `(batch, n_mels, frames)` with each
         one's length in log-mel frames, and the output frames each has."""
-        x = (features - self.feature_mean[:, None]) / self.feature_std[:, None]
-        if self.frontend is not None:
-            x = self.frontend(x)
-            lengths = None if lengths is None else self.frontend.frames_out(lengths)
-        else:
-            x = x.transpose(1, 2)
-        return self.head(self.dropout(self.recurrent(x, lengths))), lengths
+        h, lengths = self.recurrent_frames(features, lengths)
+        return self.head(self.dropout(h)), lengths
 
     def decode(self, log_probs: torch.Tensor, path: str = "", beam: int = 1) -> Transcript:
         """CTC decoding of one recording's `log_probs` `(frames, tokens + 1)`: greedy (the best token of each
