@@ -350,22 +350,20 @@ class _Probabilities(nn.Module):
         return torch.softmax(self.model(y), dim=-1)
 
 
-class StreamingClassifier(nn.Module):
-    """`forward(samples, *state)`: `samples (batch, k * chunk)` are the next audio samples; returns each new
-    recurrent frame's class probabilities `(batch, k, classes)` followed by the new state.
+class StreamingEncoder(nn.Module):
+    """What streaming a listen model takes, a classifier's or a transcriber's: its conv front end with batch
+    norm folded in, the samples one recurrent frame takes (`chunk`), the audio tail a frame needs from before
+    (`tail`), and the state of the encoder's parts: that tail, each conv block's context, the recurrent state.
+    A bidirectional model is refused: it needs the whole recording before it can answer."""
 
-    The state starts as `initial_state()`, except its first tensor, which holds the last `n_fft - hop_length`
-    samples: the stream starts with `n_fft // 2` zeros there (the centre padding of `LogMel`) followed by the
-    first samples of the audio. Frame `t` after a start gets what `AudioClassifier.classify` gives for the
-    log-mel frames up to `t` (a test holds them within 1e-5).
-    """
+    streamable = "gru, crnn, lstm and rnn"  # the architectures that can stream, for the refusal
 
-    def __init__(self, model: AudioClassifier):
+    def __init__(self, model: AudioEncoder):
         super().__init__()
         if model.recurrent.bidirectional:
-            raise GruveError(f"a {model.config.architecture} model reads each clip backwards as well as forwards, "
-                             "so it needs the whole clip before it can answer and cannot stream; gru, crnn, lstm "
-                             "and rnn models can.")
+            raise GruveError(f"a {model.config.architecture} model reads each recording backwards as well as "
+                             f"forwards, so it needs the whole recording before it can answer and cannot stream; "
+                             f"{self.streamable} models can.")
         features = model.config.features
         if features.n_fft < features.hop_length:
             raise GruveError("streaming needs n_fft at least as long as hop_length.")
@@ -376,21 +374,40 @@ class StreamingClassifier(nn.Module):
         self.tail = features.n_fft - features.hop_length
         self.recurrent_states = 2 if model.recurrent.cell == "lstm" else 1
 
-    def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
-        """The state before the first frame, for `batch` streams (its audio tail is zeros: see the class)."""
-        model = self.model
-        rnn = model.recurrent.rnn
-        conv = model.frontend.initial_context(batch) if model.frontend is not None else []
+    def encoder_state(self, batch: int) -> list[torch.Tensor]:
+        """The encoder's state before the first frame, for `batch` streams: the audio tail (zeros), each conv
+        block's context and the recurrent state (hidden, and an LSTM's cell)."""
+        rnn = self.model.recurrent.rnn
+        conv = self.model.frontend.initial_context(batch) if self.model.frontend is not None else []
         recurrent = [torch.zeros(rnn.num_layers, batch, rnn.hidden_size) for _ in range(self.recurrent_states)]
-        size = model.recurrent.output_size
+        return [torch.zeros(batch, self.tail), *conv, *recurrent]
+
+    def encoder_state_names(self) -> list[str]:
+        """The name of each tensor of `encoder_state`, in order."""
+        conv = len(self.model.frontend.blocks) if self.model.frontend is not None else 0
+        return ["tail", *(f"conv{i}" for i in range(conv)), *["hidden", "cell"][: self.recurrent_states]]
+
+
+class StreamingClassifier(StreamingEncoder):
+    """`forward(samples, *state)`: `samples (batch, k * chunk)` are the next audio samples; returns each new
+    recurrent frame's class probabilities `(batch, k, classes)` followed by the new state.
+
+    The state starts as `initial_state()`, except its first tensor, which holds the last `n_fft - hop_length`
+    samples: the stream starts with `n_fft // 2` zeros there (the centre padding of `LogMel`) followed by the
+    first samples of the audio. Frame `t` after a start gets what `AudioClassifier.classify` gives for the
+    log-mel frames up to `t` (a test holds them within 1e-5).
+    """
+
+    def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
+        """The state before the first frame, for `batch` streams (its audio tail is zeros: see the class):
+        the encoder's, then the running attention pooling's."""
+        size = self.model.recurrent.output_size
         pool = [torch.full((batch, 1), NEGATIVE), torch.zeros(batch, 1), torch.zeros(batch, size)]
-        return [torch.zeros(batch, self.tail), *conv, *recurrent, *pool]
+        return [*self.encoder_state(batch), *pool]
 
     def state_names(self) -> list[str]:
         """The name of each state tensor, in order: the ONNX graph's input names."""
-        conv = len(self.model.frontend.blocks) if self.model.frontend is not None else 0
-        recurrent = ["hidden", "cell"][: self.recurrent_states]
-        return ["tail", *(f"conv{i}" for i in range(conv)), *recurrent, "pool_max", "pool_sum", "pool_weighted"]
+        return [*self.encoder_state_names(), "pool_max", "pool_sum", "pool_weighted"]
 
     def forward(self, samples: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The next chunks of samples and the state in; each new frame's probabilities and the new state out."""

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from gruve import audio
-from gruve.errors import GruveError, check
+from gruve.errors import check
 from gruve.features import FeatureConfig
-from gruve.listen.model import AudioEncoder, fold_batch_norm, stream_frames
+from gruve.listen.model import AudioEncoder, StreamingEncoder, stream_frames
 
 UNITS = ("characters", "words")  # what a vocabulary's tokens are
 TRANSCRIBERS = ("crnn", "gru", "bigru")  # of listen's ARCHITECTURES: the GRU ones
@@ -241,37 +241,21 @@ def _add(a: float, b: float) -> float:
     return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
-class StreamingTranscriber(nn.Module):
+class StreamingTranscriber(StreamingEncoder):
     """`forward(samples, *state)`: `samples (batch, k * chunk)` are the next audio samples; returns each new
     frame's CTC log-probabilities `(batch, k, tokens + 1)` followed by the new state (as
     `gruve.listen.model.StreamingClassifier`, without pooling): frame `t` gets what the whole recording's
     forward pass gives it, since a crnn or gru only looks back."""
 
-    def __init__(self, model: Transcriber):
-        super().__init__()
-        if model.recurrent.bidirectional:
-            raise GruveError(f"a {model.config.architecture} model reads each recording backwards as well as "
-                             "forwards, so it needs the whole recording before it can answer and cannot stream; "
-                             "crnn and gru models can.")
-        features = model.config.features
-        if features.n_fft < features.hop_length:
-            raise GruveError("streaming needs n_fft at least as long as hop_length.")
-        self.model = model
-        self.frontend = fold_batch_norm(model.frontend) if model.frontend is not None else None
-        self.stride = model.stride
-        self.chunk = features.hop_length * self.stride  # samples per output frame
-        self.tail = features.n_fft - features.hop_length
+    streamable = "crnn and gru"
 
     def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
         """The state before the first frame, for `batch` streams (its audio tail is zeros: see the class)."""
-        rnn = self.model.recurrent.rnn
-        conv = self.model.frontend.initial_context(batch) if self.model.frontend is not None else []
-        return [torch.zeros(batch, self.tail), *conv, torch.zeros(rnn.num_layers, batch, rnn.hidden_size)]
+        return self.encoder_state(batch)
 
     def state_names(self) -> list[str]:
         """The name of each state tensor, in order: the ONNX graph's input names."""
-        conv = len(self.model.frontend.blocks) if self.model.frontend is not None else 0
-        return ["tail", *(f"conv{i}" for i in range(conv)), "hidden"]
+        return self.encoder_state_names()
 
     def forward(self, samples: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The next chunks of samples and the state in; each new frame's log-probabilities and the new state out."""
