@@ -9,7 +9,10 @@ pooling), on the Free Spoken Digit Dataset's official split (takes 0-4 test, 5-9
    layers hold as many weights as the GRU's): test accuracy over several seeds, mean and spread;
 3. long dependencies: each FSDD digit followed by T seconds of ESC-10 background, labelled by the digit, for
    growing T. Pooling is the mean over all frames, so the longer the background, the more of the answer
-   has to come from frames long after the digit: those help only where the state still holds it.
+   has to come from frames long after the digit: those help only where the state still holds it;
+4. the adding problem (Hochreiter and Schmidhuber 1997), the standard sanity check of memory: T steps of a
+   random value and a marker, two marked, and the answer, read from the last state, is the sum of the two
+   marked values; a cell that learns nothing scores the variance of that sum, 1/6.
 
 Each claim gets a figure and a one-sentence verdict drawn from its numbers; claims.json holds them all.
 
@@ -50,14 +53,17 @@ class Settings:
     delay_takes: int  # takes per speaker and digit of the long-dependency task
     delay_seeds: int  # seeds of each long-dependency cell
     delay_epochs: int
+    adding_lengths: tuple[int, ...]  # sequence lengths T of the adding problem
+    adding_steps: int  # its training steps (batches of 64) per cell and length
 
     @classmethod
     def of(cls, quick: bool) -> Settings:
         if quick:
             return cls(hidden=32, layers=1, epochs=6, seeds=2, speakers=3, takes=20, delays=(0.5, 2.0),
-                       delay_takes=20, delay_seeds=1, delay_epochs=6)
+                       delay_takes=20, delay_seeds=1, delay_epochs=6, adding_lengths=(10, 50), adding_steps=300)
         return cls(hidden=64, layers=1, epochs=10, seeds=3, speakers=6, takes=50, delays=(0.5, 1.0, 2.0, 4.0, 8.0),
-                   delay_takes=30, delay_seeds=2, delay_epochs=10)
+                   delay_takes=30, delay_seeds=2, delay_epochs=10, adding_lengths=(25, 50, 100, 200),
+                   adding_steps=2000)
 
 
 def main() -> None:
@@ -100,8 +106,10 @@ def run(settings: Settings, datasets: Path, out: Path) -> dict:
                 delays[cell][delay] = [_train(folder, cell, settings.hidden, settings, seed, work,
                                               epochs=settings.delay_epochs, window=delay + 1.5)["accuracy"]
                                        for seed in range(settings.delay_seeds)]
+    adding = {cell: {length: adding_mse(cell, settings.hidden, length, settings.adding_steps)
+                     for length in settings.adding_lengths} for cell in CELLS}
     claims = {"speed": _speed_claim(equal_hidden, settings, out), "quality": _quality_claim(quality, sizes, out),
-              "memory": _memory_claim(delays, settings, out)}
+              "memory": _memory_claim(delays, settings, out), "adding": _adding_claim(adding, settings, out)}
     report = {"settings": asdict(settings), "torch": torch.__version__, "threads": 1,
               "seconds": round(time.perf_counter() - started, 1), "claims": claims}
     (out / "claims.json").write_text(json.dumps(report, indent=1))
@@ -282,6 +290,80 @@ def _memory_claim(delays: dict[str, dict[float, list[float]]], settings: Setting
                      "pooling, test accuracy)", "accuracy": {c: {str(d): v for d, v in by.items()}
                                                              for c, by in delays.items()},
             "table": "\n".join(table), "verdict": verdict, "figure": str(figure)}
+
+
+ADDING_CHANCE = 1 / 6  # the variance of the sum of two uniform values: the error of always answering 1
+SOLVED = 0.1  # an adding model is counted as solving it below this share of ADDING_CHANCE
+
+
+def adding_batch(batch: int, length: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adding-problem sequences `(batch, length, 2)` (a uniform value, and a marker on one step of each half)
+    and their answers `(batch,)`, the sum of the two marked values."""
+    values = torch.rand(batch, length, generator=generator)
+    rows = torch.arange(batch)
+    first = torch.randint(0, length // 2, (batch,), generator=generator)
+    second = torch.randint(length // 2, length, (batch,), generator=generator)
+    markers = torch.zeros(batch, length)
+    markers[rows, first] = markers[rows, second] = 1.0
+    return torch.stack([values, markers], -1), values[rows, first] + values[rows, second]
+
+
+def adding_mse(cell: str, hidden: int, length: int, steps: int, seed: int = 0) -> float:
+    """Test mean squared error of a `cell` layer of `hidden` units (gruve's RecurrentStack) and a linear read-out
+    of its last output, trained with Adam for `steps` batches of 64 on the adding problem of `length` steps."""
+    from gruve.nn import RecurrentStack
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    stack, head = RecurrentStack(cell, 2, hidden), torch.nn.Linear(hidden, 1)
+    parameters = [*stack.parameters(), *head.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=3e-3)
+    for _ in range(steps):
+        x, y = adding_batch(64, length, generator)
+        loss = torch.nn.functional.mse_loss(head(stack(x)[:, -1])[:, 0], y)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+    with torch.no_grad():
+        x, y = adding_batch(2000, length, torch.Generator().manual_seed(10_000 + seed))
+        return float(torch.nn.functional.mse_loss(head(stack(x)[:, -1])[:, 0], y))
+
+
+def _adding_claim(mse: dict[str, dict[int, float]], settings: Settings, out: Path) -> dict:
+    lengths = settings.adding_lengths
+    table = ["| T (steps) | " + " | ".join(CELLS) + " |", "|---|" + "---|" * len(CELLS)]
+    table += [f"| {t} | " + " | ".join(f"{mse[c][t]:.4f}" for c in CELLS) + " |" for t in lengths]
+    solved = {c: [t for t in lengths if mse[c][t] < SOLVED * ADDING_CHANCE] for c in CELLS}
+
+    def said(cell: str) -> str:
+        failed = [t for t in lengths if t not in solved[cell]]
+        if not failed:
+            return f"the {cell.upper()} solves every length up to {lengths[-1]}"
+        return (f"the {cell.upper()} " + (f"solves up to {max(solved[cell])} steps and " if solved[cell] else "")
+                + f"fails from {min(failed)}")
+
+    verdict = (f"After {settings.adding_steps} batches ({settings.hidden} units; solved: an error below "
+               f"{SOLVED * ADDING_CHANCE:.4f}, a tenth of guessing's 1/6): " + "; ".join(said(c) for c in CELLS) + ".")
+    figure = out / "claim-adding.png"
+    plt, fig, (ax,) = _figure(1, verdict)
+    for i, cell in enumerate(CELLS):
+        ax.plot(lengths, [mse[cell][t] for t in lengths], marker="o", color=plt.cm.tab10(i), label=cell.upper())
+    ax.axhline(ADDING_CHANCE, color="grey", linestyle="--", linewidth=0.8, label="guessing (1/6)")
+    ax.axhline(SOLVED * ADDING_CHANCE, color="grey", linestyle=":", linewidth=0.8, label="solved below")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(lengths, [str(t) for t in lengths])
+    ax.minorticks_off()
+    ax.set_xlabel("T: steps between the first marked value and the answer, at most")
+    ax.set_ylabel("test mean squared error")
+    ax.legend(fontsize=8)
+    ax.set_title("the adding problem: the sum of two marked values among T", fontsize=9)
+    fig.subplots_adjust(bottom=0.3)
+    fig.savefig(figure, dpi=100)
+    plt.close(fig)
+    return {"title": f"The adding problem ({settings.hidden} units, {settings.adding_steps} batches of 64, test MSE)",
+            "mse": {c: {str(t): v for t, v in by.items()} for c, by in mse.items()}, "table": "\n".join(table),
+            "verdict": verdict, "figure": str(figure)}
 
 
 # --- figures -----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def test_the_quick_claims_run(datasets, tmp_path):
     report = json.loads((tmp_path / "claims.json").read_text())
     assert report["threads"] == 1 and report["settings"]["hidden"] == 32
     claims = report["claims"]
-    assert set(claims) == {"speed", "quality", "memory"}
+    assert set(claims) == {"speed", "quality", "memory", "adding"}
     for claim in claims.values():
         assert claim["verdict"] in done.stdout and claim["table"] in done.stdout
         assert (tmp_path / claim["figure"].rsplit("/", 1)[-1]).stat().st_size > 15_000
@@ -47,6 +47,24 @@ def test_the_quick_claims_run(datasets, tmp_path):
     assert set(accuracy) == {"gru", "lstm", "rnn"}
     assert all(set(by) == {"0.5", "2.0"} and all(0 <= a <= 1 for v in by.values() for a in v)
                for by in accuracy.values())
+
+    mse = claims["adding"]["mse"]
+    assert set(mse) == {"gru", "lstm", "rnn"} and all(set(by) == {"10", "50"} for by in mse.values())
+    # A trained cell is no worse than guessing 1 (1/6), give or take the test set's noise.
+    assert all(0 <= v < 0.2 for by in mse.values() for v in by.values())
+
+
+def test_the_adding_problem_is_what_its_papers_pose():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import claims
+    import torch
+
+    x, y = claims.adding_batch(500, 20, torch.Generator().manual_seed(0))
+    markers = x[..., 1]
+    assert x.shape == (500, 20, 2) and (markers.sum(1) == 2).all()
+    assert (markers[:, :10].sum(1) == 1).all() and (markers[:, 10:].sum(1) == 1).all()  # one in each half
+    assert torch.allclose((x[..., 0] * markers).sum(1), y)
+    assert float(((y - 1) ** 2).mean()) == pytest.approx(claims.ADDING_CHANCE, abs=0.02)  # guessing 1 scores 1/6
 
 
 def test_a_missing_data_folder_is_one_sentence(tmp_path):
