@@ -123,6 +123,22 @@ def spectra(curves: dict[str, dict[str, np.ndarray]], frequencies: np.ndarray, p
     return path
 
 
+def _time_panels(heights: dict[str, float], colour_bars: tuple[str, ...]):
+    """A figure 11 inches wide of one panel per entry of `heights` (name: inches), top to bottom on one time
+    axis, and the axes of the colour bars of the panels named in `colour_bars`, in a narrow column of their
+    own so that every panel's time axis has the same width: the figure and both as dicts by name. Fixed
+    margins rather than a layout engine: constrained layout took another half a second to draw these."""
+    rows = list(heights)
+    height = sum(heights.values()) + 0.55 * len(rows) + 1.2
+    fig = plt.figure(figsize=(11, height))
+    grid = fig.add_gridspec(len(rows), 2, width_ratios=(60, 1), height_ratios=list(heights.values()),
+                            left=0.085, right=0.91, top=1 - 0.85 / height, bottom=0.5 / height, wspace=0.02,
+                            hspace=0.55 * len(rows) / sum(heights.values()))
+    axes = {row: fig.add_subplot(grid[i, 0]) for i, row in enumerate(rows)}
+    bars = {row: fig.add_subplot(grid[i, 1]) for i, row in enumerate(rows) if row in colour_bars}
+    return fig, axes, bars
+
+
 def explanation(e, path: Path) -> Path:
     """Why a listen model labelled a file (`e`, a `gruve.listen.Explanation`), panels on one time axis in
     seconds: the log-mel input, each frame's evidence for the classes shown with the deciding frames shaded,
@@ -130,16 +146,9 @@ def explanation(e, path: Path) -> Path:
     recording's segments are marked in every panel and named over the input."""
     gated = e.gate is not None
     heights = {"input": 2.2, "evidence": 2.0, "gate": 1.3 if gated else 0.45, "units": 1.9, "occlusion": 2.2}
-    rows = [row for row in heights if gated or row != "units"]
-    height = sum(heights[row] for row in rows) + 0.55 * len(rows) + 1.2
-    fig = plt.figure(figsize=(11, height))
-    # Fixed margins rather than a layout engine: constrained layout took another half a second to draw this.
-    grid = fig.add_gridspec(len(rows), 2, width_ratios=(60, 1), height_ratios=[heights[row] for row in rows],
-                            left=0.085, right=0.91, top=1 - 0.85 / height, bottom=0.5 / height, wspace=0.02,
-                            hspace=0.55 * len(rows) / sum(heights[row] for row in rows))
-    axes = {row: fig.add_subplot(grid[i, 0]) for i, row in enumerate(rows)}
-    # Colour bars in a column of their own, so that every panel's time axis has the same width
-    bars = {row: fig.add_subplot(grid[i, 1]) for i, row in enumerate(rows) if row in ("input", "units", "occlusion")}
+    fig, axes, bars = _time_panels({row: inches for row, inches in heights.items() if gated or row != "units"},
+                                    ("input", "units", "occlusion"))
+    rows = list(axes)
     fig.suptitle(f"{Path(e.path).name}: {e.verdict}, {e.architecture} model, {e.pooling} pooling", fontsize=11)
 
     hop = e.mel_times[1] - e.mel_times[0]
@@ -242,14 +251,9 @@ def surprisal(e, path: Path) -> Path:
     units by time)."""
     gated, lm = e.gate is not None, e.kind == "language model"
     heights = {"roll": 2.4, "surprisal": 2.2, "gate": 1.3 if gated else 0.45, "units": 1.9}
-    rows = [row for row in heights if gated or row != "units"]
-    height = sum(heights[row] for row in rows) + 0.55 * len(rows) + 1.2
-    fig = plt.figure(figsize=(11, height))
-    grid = fig.add_gridspec(len(rows), 2, width_ratios=(60, 1), height_ratios=[heights[row] for row in rows],
-                            left=0.085, right=0.91, top=1 - 0.85 / height, bottom=0.5 / height, wspace=0.02,
-                            hspace=0.55 * len(rows) / sum(heights[row] for row in rows))
-    axes = {row: fig.add_subplot(grid[i, 0]) for i, row in enumerate(rows)}
-    bars = {"units": fig.add_subplot(grid[rows.index("units"), 1])} if gated else {}
+    fig, axes, bars = _time_panels({row: inches for row, inches in heights.items() if gated or row != "units"},
+                                    ("units",))
+    rows = list(axes)
     name = Path(e.path).name if Path(e.path).is_file() else e.path  # a file by its name, a set's piece whole
     fig.suptitle(f"{name} under {e.model} ({e.kind}): mean surprisal {e.nll:.3f} nats per {e.unit}",
                  fontsize=11)
