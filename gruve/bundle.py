@@ -212,8 +212,8 @@ def _check_values(made, where: str) -> None:
     every number in it is within bounds."""
     for name, hint in typing.get_type_hints(type(made)).items():
         value, label = getattr(made, name), where + name
-        if not _conforms(value, hint):
-            raise ConfigError(f"{label} must be {_describe(hint)} (got {json.dumps(value, default=repr)}).")
+        if not conforms(value, hint):
+            raise ConfigError(f"{label} must be {describe_type(hint)} (got {json.dumps(value, default=repr)}).")
         if dataclasses.is_dataclass(value):
             _check_values(value, label + ".")
         else:
@@ -237,11 +237,11 @@ def _check_numbers(name: str, value, label: str, nested: bool = False) -> None:
             raise ConfigError(f"{label} must be from {low:g} to {high:g} (got {value}).")
 
 
-def _conforms(value, hint) -> bool:
+def conforms(value, hint) -> bool:
     """Whether `value` (from JSON, or as a config's __post_init__ converted it) is of type `hint`."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        return any(_conforms(value, arg) for arg in args)
+        return any(conforms(value, arg) for arg in args)
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -251,22 +251,22 @@ def _conforms(value, hint) -> bool:
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if origin in (list, tuple):
-        return isinstance(value, origin) and all(_conforms(item, args[0]) for item in value)
+        return isinstance(value, origin) and all(conforms(item, args[0]) for item in value)
     if origin is dict:
-        return isinstance(value, dict) and all(_conforms(k, args[0]) and _conforms(v, args[1])
+        return isinstance(value, dict) and all(conforms(k, args[0]) and conforms(v, args[1])
                                                for k, v in value.items())
     return isinstance(value, hint)
 
 
-def _describe(hint, plural: bool = False) -> str:
+def describe_type(hint, plural: bool = False) -> str:
     """A type annotation in words (`plural`: as the items of a list)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(arg, plural) for arg in args)
+        return " or ".join(describe_type(arg, plural) for arg in args)
     if origin in (list, tuple):
-        return f"{'lists' if plural else 'a list'} of {_describe(args[0], True)}"
+        return f"{'lists' if plural else 'a list'} of {describe_type(args[0], True)}"
     if origin is dict:
-        return f"{'objects' if plural else 'an object'} of {_describe(args[1], True)}"
+        return f"{'objects' if plural else 'an object'} of {describe_type(args[1], True)}"
     words = {type(None): ("null", "nulls"), bool: ("true or false", "true or false"), int: ("a whole number",
              "whole numbers"), float: ("a number", "numbers"), str: ("a string", "strings"),
              dict: ("an object", "objects"), list: ("a list", "lists")}

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import typing
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +27,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
-from gruve.errors import GruveError, OptionError
+from gruve import bundle
+from gruve.errors import GruveError, OptionError, check
 from gruve.serve.limits import BodyTooLarge, Guard, Limits, Refused
 
 PAGE = Path(__file__).with_name("page.html")
 GENERATED_TYPES = {".mid": "audio/midi", ".wav": "audio/wav", ".png": "image/png"}
 STREAMING_TASKS = ("listen", "transcribe")
+RATES = (1000, 384_000)  # the sample rates PCM may be sent at (?sr=)
 
 
 @dataclass
@@ -47,28 +50,26 @@ class Loaded:
 def load_models(specs: list[str]) -> dict[str, Loaded]:
     """Load every model in `specs` (shipped names, bundle files or run folders; none: every shipped model),
     each under its name (a file's or folder's stem)."""
-    from gruve import bundle
-    from gruve.listen.model import StreamingClassifier
-    from gruve.listen.transcriber import StreamingTranscriber
+    from gruve.listen.model import StreamingEncoder
 
+    shipped = bundle.pretrained_names()
     loaded: dict[str, Loaded] = {}
-    for spec in specs or bundle.pretrained_names():
-        meta, _ = bundle.read(spec)
-        name = spec if spec in bundle.pretrained_names() else Path(spec).stem
+    for spec in specs or shipped:
+        name = spec if spec in shipped else Path(spec).stem
         if name in ("model", "best"):  # a run folder's model.safetensors: the folder names it
             name = bundle.locate(spec).parent.name
         if name in loaded:
             raise GruveError(f"two models are named {name}; give them files or folders of different names.")
         model = bundle.load(spec)
-        task = meta["task"]
-        what, score = bundle.model_class(task).describe(meta)
+        task = model.meta["task"]
+        what, score = model.describe(model.meta)
         info = {"name": name, "task": task, "what": what, "test_score": score}
         if task in STREAMING_TASKS:
             info.update(sr=model.config.features.sr)
             if task == "listen":
                 info["labels"] = model.labels
             try:
-                (StreamingClassifier if task == "listen" else StreamingTranscriber)(model)
+                StreamingEncoder(model)  # what refuses a model that cannot stream, a classifier or a transcriber
                 info["streams"] = True
             except GruveError:
                 info["streams"] = False
@@ -125,25 +126,17 @@ def options_from(cls, given: dict, allowed: tuple[str, ...], where: str):
     unknown = [key for key in given if key not in allowed]
     if unknown:
         raise Refused(f"{where} takes no option {unknown[0]!r}; it takes {', '.join(allowed)}.", 422)
-    kinds = {f.name: f.type for f in fields(cls)}
+    hints = typing.get_type_hints(cls)
     for key, value in given.items():
-        if not _fits(value, kinds[key]):
-            raise Refused(f"{where}'s option {key!r} cannot be {json.dumps(value)}: it is {kinds[key]}.", 422)
+        if not bundle.conforms(value, hints[key]):
+            raise Refused(f"{where}'s option {key!r} cannot be {json.dumps(value)}: it must be "
+                          f"{bundle.describe_type(hints[key])}.", 422)
     try:
         return cls(**given)
     except OptionError as error:
         raise Refused(error.render(lambda name: repr(name)), 422) from None
     except TypeError:
         raise Refused(f"{where}'s options must be numbers, text or true/false: {json.dumps(given)}.", 422) from None
-
-
-def _fits(value, annotation: str) -> bool:
-    """Whether a JSON value is of a dataclass field's annotated type ("int | None", "dict[str, str] | str"...)."""
-    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None), "dict": dict}
-    for kind in (part.strip().split("[")[0] for part in str(annotation).split("|")):
-        if kind in kinds and isinstance(value, kinds[kind]) and (kind == "bool" or not isinstance(value, bool)):
-            return True
-    return False
 
 
 def create_app(models: dict[str, Loaded], limits: Limits | None = None, token: str | None = None):
@@ -373,8 +366,9 @@ def _audio_file(path: Path, name: str, sr: int | None, max_seconds: float) -> Pa
     if path.stat().st_size == 0:
         raise Refused(f"{name} is empty: send an audio file.", 400)
     if sr is not None:
-        if not 1000 <= sr <= 384_000 or path.stat().st_size % 4:
-            raise Refused("PCM must be float32 samples (a multiple of 4 bytes) at a rate ?sr= from 1000 to 384000.")
+        if not RATES[0] <= sr <= RATES[1] or path.stat().st_size % 4:
+            raise Refused(f"PCM must be float32 samples (a multiple of 4 bytes) at a rate ?sr= from {RATES[0]} to "
+                          f"{RATES[1]}.")
         seconds = path.stat().st_size / 4 / sr
         if seconds <= max_seconds:
             y = np.fromfile(path, "<f4")
@@ -445,9 +439,7 @@ class _Listener:
 
 
 def _stream(classifier, sr: int | None, threshold: float) -> _Listener:
-    from gruve.errors import check
-
-    check(sr is None or 1000 <= sr <= 384_000, "sr", "sr must be a sample rate from 1000 to 384000.")
+    check(sr is None or RATES[0] <= sr <= RATES[1], "sr", f"sr must be a sample rate from {RATES[0]} to {RATES[1]}.")
     check(0 < threshold <= 1, "threshold", "threshold must be above 0 and at most 1.")
     return _Listener(classifier, sr, threshold)
 

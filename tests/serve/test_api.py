@@ -96,7 +96,7 @@ def test_wrong_models_and_options_are_named(client):
     assert error(client.post("/compose/bach-chorales", json={"primer": "/etc/passwd"}), 422) == \
         "/compose takes no option 'primer'; it takes n, bars, tokens, temperature, top_k, top_p, seed, conditions, may_end."
     assert error(client.post("/compose/bach-chorales", json={"n": "2"}), 422) == \
-        "/compose's option 'n' cannot be \"2\": it is int."
+        "/compose's option 'n' cannot be \"2\": it must be a whole number."
     assert error(client.post("/compose/bach-chorales", json={"n": 0}), 422) == "'n' must be at least 1 (got 0)."
     assert error(client.post("/compose/bach-chorales", json={"bars": 17}), 422) == \
         "'bars' is 17, more than this server's limit of 16 (--bars)."
