@@ -286,23 +286,12 @@ class AudioClassifier(AudioEncoder):
         if self.recurrent.bidirectional:
             return graphs
         stream = StreamingClassifier(self)
-        names = stream.state_names()
-        state = stream.initial_state(2)
-        state[0] = torch.randn_like(state[0])
-        batch_axis = {name: {1 if name in ("hidden", "cell") else 0: "batch"} for name in names}
         usage = ("Feed samples in multiples of chunk_samples; each chunk gives one probability vector per "
                  "recurrent frame. Start every state at zeros, pool_max at -1e30, and tail at n_fft/2 zeros "
                  "followed by the first n_fft/2 - hop_length samples; states *_out feed the next call. Restart "
                  "the states (not the tail) every segment_frames frames to classify windows as gruve does.")
-        graphs.append(Graph(
-            "stream", stream, (torch.randn(2, 3 * stream.chunk), *state), ["samples", *names],
-            ["probabilities", *(f"{name}_out" for name in names)],
-            {"samples": {0: "batch", 1: "samples"}, "probabilities": {0: "batch", 1: "frames"}, **batch_axis,
-             **{f"{name}_out": axes for name, axes in batch_axis.items()}},
-            {**meta, "chunk_samples": stream.chunk, "state_names": names,
-             "segment_frames": max(1, self.config.window_frames // stream.stride), "usage": usage},
-            check=[(torch.randn(1, 7 * stream.chunk), *stream.initial_state(1))]))
-        return graphs
+        return [*graphs, stream.onnx_graph("probabilities", {
+            **meta, "segment_frames": max(1, self.config.window_frames // stream.stride), "usage": usage})]
 
     def _prediction(self, path: str, starts: list[int], probs: torch.Tensor, total: int, top_k: int,
                     loudness: torch.Tensor | None = None) -> Prediction:
@@ -386,6 +375,25 @@ class StreamingEncoder(nn.Module):
         """The name of each tensor of `encoder_state`, in order."""
         conv = len(self.model.frontend.blocks) if self.model.frontend is not None else 0
         return ["tail", *(f"conv{i}" for i in range(conv)), *["hidden", "cell"][: self.recurrent_states]]
+
+    def onnx_graph(self, output: str, meta: dict):
+        """The streaming step as `gruve export` writes it (`out.stream.onnx`): the next samples and every state
+        tensor in (batch first, but the recurrent state's batch axis is its second), `output` per frame and
+        each state's `*_out` out, with `meta` and the chunk and state names in its metadata. Built from the
+        subclass's `initial_state` and `state_names`."""
+        from gruve.export import Graph
+
+        names = self.state_names()
+        state = self.initial_state(2)
+        state[0] = torch.randn_like(state[0])
+        batch_axis = {name: {1 if name in ("hidden", "cell") else 0: "batch"} for name in names}
+        return Graph(
+            "stream", self, (torch.randn(2, 3 * self.chunk), *state), ["samples", *names],
+            [output, *(f"{name}_out" for name in names)],
+            {"samples": {0: "batch", 1: "samples"}, output: {0: "batch", 1: "frames"}, **batch_axis,
+             **{f"{name}_out": axes for name, axes in batch_axis.items()}},
+            {**meta, "chunk_samples": self.chunk, "state_names": names},
+            check=[(torch.randn(1, 7 * self.chunk), *self.initial_state(1))])
 
 
 class StreamingClassifier(StreamingEncoder):

@@ -174,22 +174,10 @@ class Transcriber(AudioEncoder):
                         check=[(torch.randn(3, int(2.3 * sr)),)])]
         if self.recurrent.bidirectional:
             return graphs
-        stream = StreamingTranscriber(self)
-        names = stream.state_names()
-        state = stream.initial_state(2)
-        state[0] = torch.randn_like(state[0])
-        batch_axis = {name: {1 if name == "hidden" else 0: "batch"} for name in names}
         usage = ("Feed samples in multiples of chunk_samples; each chunk gives CTC log-probabilities for one frame "
                  "per chunk (blank first, then the tokens). Start every state at zeros, and tail at n_fft/2 zeros "
                  "followed by the first n_fft/2 - hop_length samples; states *_out feed the next call.")
-        graphs.append(Graph(
-            "stream", stream, (torch.randn(2, 3 * stream.chunk), *state), ["samples", *names],
-            ["log_probs", *(f"{name}_out" for name in names)],
-            {"samples": {0: "batch", 1: "samples"}, "log_probs": {0: "batch", 1: "frames"}, **batch_axis,
-             **{f"{name}_out": axes for name, axes in batch_axis.items()}},
-            {**meta, "chunk_samples": stream.chunk, "state_names": names, "usage": usage},
-            check=[(torch.randn(1, 7 * stream.chunk), *stream.initial_state(1))]))
-        return graphs
+        return [*graphs, StreamingTranscriber(self).onnx_graph("log_probs", {**meta, "usage": usage})]
 
 
 def greedy_spans(log_probs: torch.Tensor) -> list[tuple[int, int, int]]:
