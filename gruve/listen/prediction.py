@@ -7,7 +7,7 @@ no more memory than one of a minute. Plain torch (no Lightning), so `gruve liste
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,14 +79,21 @@ def predict(model: str | Path | AudioClassifier, files: str | Path | Iterable[st
     name, a bundle or a loaded classifier), with its `top_k` labels. A file that cannot be read is reported
     in `failures`, and the rest are still labelled."""
     from gruve import bundle
-    from gruve.audio import AudioError
 
     options = PredictOptions(top_k=top_k)
     classifier = model if isinstance(model, AudioClassifier) else bundle.load(model, task="listen")
-    result = Predictions()
+    return Predictions(*each_file(files, lambda path: classifier.predict(path, options.top_k)))
+
+
+def each_file(files: str | Path | Iterable[str | Path], read: Callable[[str], object]) -> tuple[list, list[str]]:
+    """`read(path)` of every audio file in `files` (as `expand_files` finds them), and the sentence of each
+    that could not be read (an `AudioError`): one broken file among many is reported, and the rest are read."""
+    from gruve.audio import AudioError
+
+    results, failures = [], []
     for path in expand_files([files] if isinstance(files, (str, Path)) else files):
         try:
-            result.predictions.append(classifier.predict(path, options.top_k))
+            results.append(read(path))
         except AudioError as error:
-            result.failures.append(str(error))
-    return result
+            failures.append(str(error))
+    return results, failures

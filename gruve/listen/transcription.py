@@ -57,19 +57,11 @@ def transcribe(model: str | Path | Transcriber, files: str | Path | Iterable[str
     """The text of every audio file in `files` (files, folders searched recursively, or globs), with word times,
     by `model` (a name, a bundle or a loaded transcriber), decoded greedily or with a prefix beam search of
     `beam` prefixes. A file that cannot be read is reported in `failures`, and the rest are still transcribed."""
-    from gruve.audio import AudioError
-    from gruve.listen.prediction import expand_files
+    from gruve.listen.prediction import each_file
 
     check_at_least(beam, "beam", 1)
-
     recogniser = model if isinstance(model, Transcriber) else bundle.load(model, task="transcribe")
-    result = Transcripts()
-    for path in expand_files([files] if isinstance(files, (str, Path)) else files):
-        try:
-            result.transcripts.append(recogniser.transcribe(path, beam))
-        except AudioError as error:
-            result.failures.append(str(error))
-    return result
+    return Transcripts(*each_file(files, lambda path: recogniser.transcribe(path, beam)))
 
 
 @torch.inference_mode()
