@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from gruve.errors import check, check_at_least
+from gruve.errors import GruveError, check, check_at_least
 from gruve.serve.limits import Limits
 
 OPTIONS_VARIABLE = "GRUVE_SERVE_OPTIONS"  # how each of several worker processes learns the options
@@ -45,6 +45,20 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _check_free(host: str, port: int) -> None:
+    """Refuse, in one sentence, an address another program already listens on (uvicorn would log it after
+    every model had loaded)."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise GruveError(f"cannot listen on {host}:{port} ({reason}): another server may hold "
+                         "it; choose another with --port.") from None
+
+
 def build(options: ServeOptions):
     """The ASGI app serving `options.models` (loaded here, once) within `options.limits`."""
     import torch
@@ -61,9 +75,11 @@ def from_environment():
 
 
 def serve(options: ServeOptions) -> None:
-    """Load the models and answer requests until interrupted."""
+    """Load the models and answer requests until interrupted; a port that is taken is said before any model
+    is loaded."""
     import uvicorn
 
+    _check_free(options.host, options.port)
     common = dict(host=options.host, port=options.port, log_level="info", timeout_keep_alive=30)
     if options.workers == 1:
         return uvicorn.run(build(options), **common)

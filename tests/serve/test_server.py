@@ -56,6 +56,18 @@ def test_a_token_is_needed_beyond_this_machine_and_checked_on_every_request():
         assert httpx.get(url + "/models?token=a-long-secret").status_code == 200
 
 
+def test_a_port_in_use_is_one_sentence_before_any_model_loads():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        refused = subprocess.run([sys.executable, "-m", "gruve", "serve", "-m", "fsdd-digits", "--port", str(port)],
+                                 capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (f"error: cannot listen on 127.0.0.1:{port} (Address already in "
+                                                       "use): another server may hold it; choose another with --port.")
+
+
 def test_several_worker_processes_each_answer():
     with serve_load.launch(["fsdd-digits"], "--workers", "2") as (url, process):
         assert len(serve_load.psutil.Process(process.pid).children()) >= 2
